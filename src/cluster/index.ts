@@ -1,0 +1,9 @@
+// The local cluster harness: a real primary with streaming replicas, for tests, benchmarks and the sandbox.
+
+export { ClusterError } from './cluster-error.js'
+export { ROLE_PASSWORDS } from './cluster-template.js'
+export { type FaultMode, FaultRelay, type FaultRelayOptions, startFaultRelay } from './fault-relay.js'
+export type { ClusterNode, ClusterOptions } from './local-cluster.js'
+export { LocalCluster, startCluster } from './local-cluster.js'
+export { type PgBinaries, resolvePgBinaries } from './pg-binaries.js'
+export type { StopMode } from './postgres-server.js'
