@@ -1,0 +1,249 @@
+// Replica discovery: polls cluster.discovery.endpoint, validates the answer strictly, and replaces or
+// extends the static replicas. On failure it keeps the last good list for fallback_cache_ttl_ms, then
+// drops what it discovered (it never guesses).
+
+import { EventEmitter } from 'node:events'
+import { z } from 'zod'
+import { formatPath } from '../core/config/parse-config.js'
+import { type FreshetConfig, type NodeConfig, NodeSchema } from '../core/config/schema.js'
+import type { RoutingEngine } from './routing-engine.js'
+
+/**
+ * What the discovery endpoint must answer (HTTP 200, `application/json`):
+ * ```json
+ * { "replicas": [ { "name": "replica_3", "url": "postgres://app@10.0.0.7:5432/main", "weight": 100, "zone": "eu-1" } ] }
+ * ```
+ * `weight` (0..10000, default 100) and `zone` (default null) are optional; unknown keys, duplicate
+ * names and the primary's name are refused, and so is the whole answer then.
+ */
+export const DiscoveryPayloadSchema = z.strictObject({
+  replicas: z.array(NodeSchema).max(1000),
+})
+
+export type DiscoveryPayload = z.infer<typeof DiscoveryPayloadSchema>
+
+/** Where discovery stands. */
+export interface DiscoveryState {
+  /**
+   * ok: last poll good; stale: failing, last good list kept; expired: failing past the TTL, discovered
+   * replicas dropped; failing: never answered well yet; idle: not polled yet.
+   */
+  readonly status: 'idle' | 'ok' | 'stale' | 'expired' | 'failing' | 'disabled'
+  readonly endpoint: string | null
+  readonly lastSuccessAt: string | null
+  readonly lastError: string | null
+  readonly replicas: readonly string[]
+}
+
+export interface DiscoveryEvents {
+  applied: [replicas: readonly NodeConfig[]]
+  failed: [error: string, state: DiscoveryState]
+  expired: []
+}
+
+const MAX_BODY_BYTES = 1 << 20
+const MAX_TIMEOUT_MS = 5000
+
+type DiscoveryEngine = Pick<RoutingEngine, 'config' | 'setReplicas' | 'emit' | 'on' | 'off'>
+
+/**
+ * Polls the discovery endpoint of the engine's config and feeds the replica list to the engine.
+ * @example
+ * const discovery = new ReplicaDiscovery(pool.engine)
+ * discovery.start()
+ * // later: discovery.state().status === 'ok'
+ */
+export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
+  readonly #engine: DiscoveryEngine
+  readonly #now: () => number
+  readonly #fetch: typeof fetch
+  #timer: NodeJS.Timeout | null = null
+  #running = false
+  #config: FreshetConfig
+  #lastGood: readonly NodeConfig[] | null = null
+  #lastSuccessAt: number | null = null
+  #lastError: string | null = null
+  #status: DiscoveryState['status'] = 'idle'
+  #inFlight: Promise<DiscoveryState> | null = null
+  readonly #onConfig: (config: FreshetConfig) => void
+
+  constructor(engine: DiscoveryEngine, options: { now?: () => number; fetch?: typeof fetch } = {}) {
+    super()
+    this.#engine = engine
+    this.#now = options.now ?? Date.now
+    this.#fetch = options.fetch ?? fetch
+    this.#config = engine.config
+    this.#onConfig = (config) => {
+      // setReplicas() emits 'config' with the same object: only a reload is news here.
+      if (config === this.#config) return
+      const before = this.#config.cluster.discovery
+      this.#config = config
+      const after = config.cluster.discovery
+      if (!after) {
+        this.#lastGood = null
+        this.#status = 'disabled'
+        this.#engine.setReplicas(null)
+      } else if (this.#lastGood && before?.endpoint === after.endpoint) {
+        this.#apply(this.#lastGood) // mode or static replicas may have changed
+      } else if (before?.endpoint !== after.endpoint) {
+        this.#lastGood = null
+        this.#lastSuccessAt = null
+        this.#engine.setReplicas(null)
+      }
+      if (this.#running) this.#schedule(0)
+    }
+  }
+
+  /** Starts polling (first poll at once). Does nothing while the config has no discovery section. */
+  start(): void {
+    if (this.#running) return
+    this.#running = true
+    this.#engine.on('config', this.#onConfig)
+    this.#schedule(0)
+  }
+
+  stop(): void {
+    this.#running = false
+    this.#engine.off('config', this.#onConfig)
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+  }
+
+  /** Polls once now and applies the result; resolves with the state afterwards. */
+  refresh(): Promise<DiscoveryState> {
+    this.#inFlight ??= this.#poll().finally(() => {
+      this.#inFlight = null
+    })
+    return this.#inFlight
+  }
+
+  state(): DiscoveryState {
+    return {
+      status: this.#config.cluster.discovery ? this.#status : 'disabled',
+      endpoint: this.#config.cluster.discovery?.endpoint ?? null,
+      lastSuccessAt: this.#lastSuccessAt === null ? null : new Date(this.#lastSuccessAt).toISOString(),
+      lastError: this.#lastError,
+      replicas: (this.#lastGood ?? []).map((r) => r.name),
+    }
+  }
+
+  #schedule(ms: number): void {
+    if (!this.#running) return
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      void this.refresh().finally(() => {
+        const d = this.#config.cluster.discovery
+        if (d) this.#schedule(Math.max(100, d.refresh_interval_ms))
+      })
+    }, ms)
+    this.#timer.unref()
+  }
+
+  async #poll(): Promise<DiscoveryState> {
+    const d = this.#config.cluster.discovery
+    if (!d) {
+      this.#status = 'disabled'
+      return this.state()
+    }
+    try {
+      const replicas = await this.#fetchReplicas(
+        d.endpoint,
+        Math.min(MAX_TIMEOUT_MS, Math.max(100, d.refresh_interval_ms)),
+      )
+      this.#lastGood = replicas
+      this.#lastSuccessAt = this.#now()
+      this.#lastError = null
+      this.#status = 'ok'
+      this.#apply(replicas)
+      this.emit('applied', replicas)
+    } catch (err) {
+      this.#fail((err as Error).message, d.fallback_cache_ttl_ms)
+    }
+    return this.state()
+  }
+
+  #fail(message: string, ttlMs: number): void {
+    this.#lastError = message
+    const age = this.#lastSuccessAt === null ? Number.POSITIVE_INFINITY : this.#now() - this.#lastSuccessAt
+    if (this.#lastGood !== null && age > ttlMs) {
+      this.#lastGood = null
+      this.#status = 'expired'
+      this.#engine.setReplicas(null)
+      this.#engine.emit(
+        'log',
+        'error',
+        `replica discovery failing for ${Math.round(age)} ms (over fallback_cache_ttl_ms ${ttlMs}): discovered replicas dropped: ${message}`,
+      )
+      this.emit('expired')
+    } else {
+      this.#status = this.#lastGood === null ? (this.#status === 'expired' ? 'expired' : 'failing') : 'stale'
+      this.#engine.emit(
+        'log',
+        'warn',
+        `replica discovery failed${this.#lastGood ? ', keeping the last good list' : ''}: ${message}`,
+      )
+    }
+    this.emit('failed', message, this.state())
+  }
+
+  /** replace: the discovered list; extend: static replicas plus discovered ones with new names. */
+  #apply(discovered: readonly NodeConfig[]): void {
+    const cfg = this.#config
+    const mode = cfg.cluster.discovery?.mode ?? 'replace'
+    const primary = cfg.cluster.primary.name
+    let list = discovered.filter((r) => r.name !== primary)
+    if (mode === 'extend') {
+      const names = new Set(cfg.cluster.replicas.map((r) => r.name))
+      list = [...cfg.cluster.replicas, ...list.filter((r) => !names.has(r.name))]
+    }
+    this.#engine.setReplicas(Object.freeze(list.map((r) => Object.freeze({ ...r }))))
+  }
+
+  async #fetchReplicas(endpoint: string, timeoutMs: number): Promise<NodeConfig[]> {
+    let res: Response
+    try {
+      res = await this.#fetch(endpoint, {
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: { accept: 'application/json' },
+      })
+    } catch (err) {
+      const e = err as Error
+      throw new Error(
+        e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `request failed: ${e.message}`,
+      )
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {})
+      throw new Error(`HTTP ${res.status} from the discovery endpoint`)
+    }
+    let text: string
+    try {
+      text = await res.text()
+    } catch (err) {
+      const e = err as Error
+      throw new Error(
+        e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `reading failed: ${e.message}`,
+      )
+    }
+    if (text.length > MAX_BODY_BYTES) throw new Error(`answer over ${MAX_BODY_BYTES} bytes`)
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      throw new Error('answer is not JSON')
+    }
+    const parsed = DiscoveryPayloadSchema.safeParse(body)
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`)
+      throw new Error(`answer refused: ${issues.join('; ')}`)
+    }
+    const seen = new Set<string>([this.#config.cluster.primary.name])
+    for (const [i, r] of parsed.data.replicas.entries()) {
+      if (seen.has(r.name))
+        throw new Error(`answer refused: replicas[${i}].name: duplicate or primary name '${r.name}'`)
+      seen.add(r.name)
+    }
+    return parsed.data.replicas
+  }
+}

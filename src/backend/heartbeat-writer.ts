@@ -1,0 +1,112 @@
+// Writes freshet's heartbeat row on the primary every `lag.heartbeat.interval_ms`, so a replica's lag
+// is the age of the newest heartbeat it has replayed (no false lag when the primary is idle).
+
+import pg from 'pg'
+import { withTimeout } from './node-monitor.js'
+
+export interface HeartbeatWriterOptions {
+  readonly table: string
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  /** URL of the current primary (it changes after a promotion). */
+  readonly primaryUrl: () => string
+  /** Called once when the table cannot be created or written, with the reason. */
+  readonly onUnavailable: (reason: string) => void
+  readonly onAvailable: () => void
+}
+
+/** One row per freshet instance would grow without bound; one shared row (id 1) is enough for lag. */
+export class HeartbeatWriter {
+  readonly #o: HeartbeatWriterOptions
+  #client: pg.Client | null = null
+  #url: string | null = null
+  #timer: NodeJS.Timeout | null = null
+  #stopped = false
+  #ready = false
+  #reportedUnavailable = false
+
+  constructor(options: HeartbeatWriterOptions) {
+    this.#o = options
+  }
+
+  start(): void {
+    this.#stopped = false
+    void this.#tick()
+  }
+
+  /** Writes one heartbeat now (creating the table first if needed). */
+  async beat(): Promise<boolean> {
+    try {
+      const client = await this.#connect()
+      if (!this.#ready) {
+        await withTimeout(
+          client.query(
+            `CREATE TABLE IF NOT EXISTS ${this.#o.table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`,
+          ),
+          this.#o.timeoutMs * 4,
+          'creating the heartbeat table timed out',
+        )
+        this.#ready = true
+        this.#reportedUnavailable = false
+        this.#o.onAvailable()
+      }
+      await withTimeout(
+        client.query(
+          `INSERT INTO ${this.#o.table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts`,
+        ),
+        this.#o.timeoutMs,
+        'heartbeat write timed out',
+      )
+      return true
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      // Permission problems and read-only primaries are lasting: say so once; connection trouble is the
+      // health monitor's business.
+      if (!this.#reportedUnavailable && (e.code === '42501' || e.code === '25006' || e.code === '42P01')) {
+        this.#reportedUnavailable = true
+        this.#o.onUnavailable(`${e.message} (falling back to replay LSN and timestamps)`)
+      }
+      this.#ready = false
+      this.#drop()
+      return false
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#drop()
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return
+    await this.beat()
+    if (this.#stopped) return
+    this.#timer = setTimeout(() => void this.#tick(), this.#o.intervalMs)
+    this.#timer.unref()
+  }
+
+  async #connect(): Promise<pg.Client> {
+    const url = this.#o.primaryUrl()
+    if (this.#client && this.#url === url) return this.#client
+    this.#drop()
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: this.#o.timeoutMs,
+      application_name: 'freshet-heartbeat',
+    })
+    client.on('error', () => this.#drop())
+    await client.connect()
+    this.#client = client
+    this.#url = url
+    this.#ready = false
+    return client
+  }
+
+  #drop(): void {
+    const client = this.#client
+    this.#client = null
+    this.#url = null
+    if (client) void client.end().catch(() => {})
+  }
+}

@@ -1,0 +1,123 @@
+// A cheap normaliser and fingerprint for SQL text: literals become `?`, comments go, whitespace collapses.
+
+import {
+  Ch,
+  endOfBlockComment,
+  endOfDollarQuoted,
+  endOfLineComment,
+  endOfQuoted,
+  isEscapeString,
+  isIdentChar,
+  isSpace,
+} from '../hints/sql-scanner.js'
+
+/**
+ * Normalises a statement so that texts differing only in literal values, comments or whitespace map to
+ * one key: string literals (all forms, dollar-quoted included) and numbers become `?`, comments are
+ * dropped, runs of whitespace become one space. Identifiers, keywords and `$n` parameters are kept as
+ * written. One pass over the characters, no parse: the classifier's second-level cache key.
+ *
+ * @example
+ * normalizeSql("SELECT * FROM t WHERE id = 42 AND s = 'x' /* app *\/") // "SELECT * FROM t WHERE id = ? AND s = ?"
+ */
+export function normalizeSql(sql: string): string {
+  let out = ''
+  let from = 0
+  let pendingSpace = false
+  let unterminated = false
+  const n = sql.length
+  let i = 0
+  // flush sql[from, i) and then put `replacement` (a token, or '' for dropped text)
+  const emit = (to: number, replacement: string, spaceAfter: boolean) => {
+    if (to > from) {
+      if (pendingSpace && out !== '') out += ' '
+      out += sql.slice(from, to)
+      pendingSpace = false
+    }
+    if (replacement !== '') {
+      if (pendingSpace && out !== '') out += ' '
+      out += replacement
+      pendingSpace = false
+    }
+    if (spaceAfter) pendingSpace = true
+  }
+  while (i < n) {
+    const c = sql.charCodeAt(i)
+    if (c === Ch.Quote) {
+      const backslashes = isEscapeString(sql, i)
+      const end = endOfQuoted(sql, i, Ch.Quote, backslashes)
+      if (end === n && (n - 1 === i || sql.charCodeAt(n - 1) !== Ch.Quote)) unterminated = true
+      emit(backslashes ? i - 1 : i, '?', false)
+      i = from = end
+    } else if (c === Ch.DoubleQuote) {
+      i = endOfQuoted(sql, i, Ch.DoubleQuote, false)
+    } else if (c === Ch.Dollar) {
+      const end = endOfDollarQuoted(sql, i)
+      if (end === -1) {
+        i++
+        // `$12`: a parameter, keep its digits
+        while (i < n && isIdentChar(sql.charCodeAt(i))) i++
+      } else {
+        if (end === n && sql.charCodeAt(n - 1) !== Ch.Dollar) unterminated = true
+        emit(i, '?', false)
+        i = from = end
+      }
+    } else if (c >= Ch.Digit0 && c <= Ch.Digit9 && (i === 0 || !isIdentChar(sql.charCodeAt(i - 1)))) {
+      let j = i + 1
+      while (j < n) {
+        const d = sql.charCodeAt(j)
+        if (isIdentChar(d) || d === Ch.Dot) j++
+        else if ((d === Ch.Plus || d === Ch.Minus) && (sql.charCodeAt(j - 1) | 32) === Ch.LowerE) j++
+        else break
+      }
+      emit(i, '?', false)
+      i = from = j
+    } else if (c === Ch.Slash && sql.charCodeAt(i + 1) === Ch.Star) {
+      const end = endOfBlockComment(sql, i)
+      if (
+        end === n &&
+        (end - i < 4 || sql.charCodeAt(n - 1) !== Ch.Slash || sql.charCodeAt(n - 2) !== Ch.Star)
+      ) {
+        unterminated = true
+      }
+      emit(i, '', true)
+      i = from = end
+    } else if (c === Ch.Minus && sql.charCodeAt(i + 1) === Ch.Minus) {
+      const end = endOfLineComment(sql, i)
+      emit(i, '', true)
+      i = from = end
+    } else if (isSpace(c)) {
+      emit(i, '', true)
+      i++
+      while (i < n && isSpace(sql.charCodeAt(i))) i++
+      from = i
+    } else if (isIdentChar(c)) {
+      // skip a whole word so that digits inside it are not taken for numbers
+      i++
+      while (i < n && isIdentChar(sql.charCodeAt(i))) i++
+    } else {
+      i++
+    }
+  }
+  emit(n, '', false)
+  // an unterminated literal or comment is a parse error: never share a key with the terminated text
+  return unterminated ? `${out} \u0000` : out
+}
+
+/**
+ * A stable short hash (16 hex digits, two FNV-1a 32-bit lanes) of a normalised statement: the same for
+ * every text that differs only in literals, comments or whitespace. For logs and metric labels.
+ *
+ * @example
+ * fingerprint(normalizeSql('SELECT 1')) === fingerprint(normalizeSql('select  2')) // false: keywords keep their case
+ */
+export function fingerprint(normalized: string): string {
+  let a = 0x811c9dc5
+  let b = 0x050c5d1f
+  for (let i = 0; i < normalized.length; i++) {
+    const c = normalized.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15)
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0')
+}

@@ -1,0 +1,94 @@
+// Request-scoped routing context on AsyncLocalStorage: freshness tiers, primary overrides and
+// read-your-writes tokens follow the async call chain without being passed around.
+
+import { AsyncLocalStorage } from 'node:async_hooks'
+
+/**
+ * What a scope has written: shared by a scope and the freshness()/withPrimary() scopes nested in it, so a
+ * write anywhere inside a request is visible to `lastWriteToken()` anywhere in that request.
+ */
+export interface WriteState {
+  /** The primary's WAL LSN after this scope's last write (read-your-writes token). */
+  lsn?: string
+  /** Epoch ms of the last write (consistency.sticky_after_write_ms). */
+  at?: number
+  /** Tables written recently (development guard): name -> epoch ms. */
+  tables?: Map<string, number>
+}
+
+/** One scope's routing context. Child scopes copy their parent's and override. */
+export interface ContextStore {
+  tier?: string
+  primary?: boolean
+  /** A token handed in from outside (readYourWrites, X-Primary-LSN): reads must have replayed it. */
+  minLsn?: string
+  /** W3C traceparent of the caller, when known. */
+  traceparent?: string
+  writes: WriteState
+}
+
+const storage = new AsyncLocalStorage<ContextStore>()
+
+/** The current scope's store, or undefined outside any freshet scope. */
+export function currentContext(): ContextStore | undefined {
+  return storage.getStore()
+}
+
+/**
+ * Runs fn in a child scope whose store starts as a copy of the current one plus `patch`. A lazy thenable
+ * returned by fn is started inside the scope (see startInScope).
+ */
+export function runInContext<T>(patch: Partial<ContextStore>, fn: () => T): T {
+  const parent = storage.getStore()
+  return storage.run({ writes: {}, ...parent, ...patch }, () => startInScope(fn()))
+}
+
+/**
+ * ORMs return lazy thenables that only send their query when `.then()` is called: Prisma's PrismaPromise,
+ * Drizzle's query builders. `freshness('eventual', () => prisma.post.findMany())` would otherwise run the
+ * query after the scope ended, where the caller awaits it. Calling `.then()` here keeps it in the scope;
+ * the caller gets a plain Promise of the same result. Native promises pass through untouched.
+ */
+function startInScope<T>(value: T): T {
+  if (value instanceof Promise || typeof (value as { then?: unknown } | null)?.then !== 'function')
+    return value
+  return new Promise((resolve, reject) => (value as PromiseLike<unknown>).then(resolve, reject)) as T
+}
+
+/**
+ * Runs fn with reads served at the given freshness tier (a tier name from `routing.tiers`).
+ * @example
+ * const rows = await freshness('eventual', () => pool.query('SELECT * FROM products'))
+ */
+export function freshness<T>(tier: string, fn: () => T): T {
+  return runInContext({ tier: tier.toLowerCase() }, fn)
+}
+
+/**
+ * Runs fn with every statement sent to the primary.
+ * @example
+ * await withPrimary(() => pool.query('SELECT balance FROM accounts WHERE id = $1', [id]))
+ */
+export function withPrimary<T>(fn: () => T): T {
+  return runInContext({ primary: true }, fn)
+}
+
+/**
+ * Runs fn so that its reads see at least the write identified by `token` (an LSN from
+ * `pool.lastWriteToken()`, an `X-Primary-LSN` header or a message header).
+ * @example
+ * const token = pool.lastWriteToken()
+ * // ... later, maybe in another process:
+ * await readYourWrites(token, () => pool.query('SELECT * FROM orders WHERE id = $1', [id]))
+ */
+export function readYourWrites<T>(token: string | null | undefined, fn: () => T): T {
+  return token ? runInContext({ minLsn: token }, fn) : fn()
+}
+
+/**
+ * Opens a scope that collects write tokens without changing routing, e.g. one per HTTP request.
+ * Middleware uses it so `lastWriteToken()` answers for exactly this request.
+ */
+export function withScope<T>(fn: () => T, patch: Partial<ContextStore> = {}): T {
+  return runInContext({ ...patch, writes: {} }, fn)
+}

@@ -1,0 +1,356 @@
+// createPool(): a drop-in for node-postgres' pg.Pool that routes every statement with freshet's core.
+
+import { EventEmitter } from 'node:events'
+import pg from 'pg'
+import { loadConfigFileSync } from '../backend/config-file.js'
+import {
+  isConnectionError,
+  isRecoveryConflict,
+  NodePoolSet,
+  type PgPoolExtras,
+} from '../backend/node-pool-set.js'
+import { type NodeSnapshot, RoutingEngine } from '../backend/routing-engine.js'
+import type { Classification } from '../core/classify/classification.js'
+import { validateConfig } from '../core/config/parse-config.js'
+import type { FreshetConfig, FreshetConfigInput } from '../core/config/schema.js'
+import { FreshetError, NodeUnavailableError } from '../core/errors.js'
+import { parseLsn } from '../core/lsn.js'
+import type { Decision } from '../core/route/decision.js'
+import { decisionError } from '../core/route/decision-error.js'
+import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/route/routing-context.js'
+import { type ContextStore, currentContext, type WriteState } from './context.js'
+import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
+import { FreshetClient } from './freshet-client.js'
+
+export interface CreatePoolOptions {
+  /** node-postgres settings applied to every node's pool (ssl, types, statement_timeout, Client ...). */
+  pg?: PgPoolExtras
+  /** Environment for ${VAR} substitution when the config is a path or an object; default process.env. */
+  env?: NodeJS.ProcessEnv
+  /**
+   * Warn when a scope reads from a replica a table it just wrote (see installDevGuard). Default: on
+   * when NODE_ENV is 'development'; `false` turns it off.
+   */
+  devGuard?: boolean | DevGuardOptions
+}
+
+type Callback<T> = (err: Error | null, result?: T) => void
+
+/** The text of a query in any of pg's call forms. */
+function textOf(query: string | pg.QueryConfig): string {
+  return typeof query === 'string' ? query : query.text
+}
+
+/**
+ * The routing engine plus the node pools, exposing pg.Pool's surface. Reads go where their freshness
+ * tier allows; writes, locking reads and anything unclassifiable go to the primary.
+ */
+export class FreshetPool extends EventEmitter {
+  readonly engine: RoutingEngine
+  readonly #pools: NodePoolSet
+  readonly #ready: Promise<void>
+  /** Set once #ready resolved, so the hot path skips an await. */
+  #isReady = false
+  /** Write state used when a query runs outside any freshet scope (scripts, jobs). */
+  readonly #globalWrites: WriteState = {}
+  #ending = false
+  #ended = false
+
+  constructor(config: FreshetConfig, options: CreatePoolOptions = {}) {
+    super()
+    this.engine = new RoutingEngine(config)
+    this.engine.on('decision', (d, c) => this.emit('decision', d, c))
+    this.engine.on('log', (level, message, fields) => this.emit('log', level, message, fields))
+    const guard = options.devGuard ?? (options.env ?? process.env).NODE_ENV === 'development'
+    if (guard) installDevGuard(this, guard === true ? {} : guard)
+    // pg.Pool's events with its arguments: connect/acquire/remove (client), release (err, client), error (err).
+    this.#pools = new NodePoolSet(config, this.engine.tracker, options.pg, (event, _node, ...args) => {
+      if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, ...args)
+    })
+    this.engine.on('config', (next) => this.#pools.sync(next))
+    this.#ready = this.engine
+      .start()
+      .then(() => this.#pools.warmUp())
+      .then(() => {
+        this.#isReady = true
+      })
+    // An unhandled rejection of the background start would crash the app; queries surface it instead.
+    this.#ready.catch(() => {})
+  }
+
+  /** Resolves once the parser is loaded, nodes were probed once and pools warmed up. */
+  ready(): Promise<void> {
+    return this.#ready
+  }
+
+  get config(): FreshetConfig {
+    return this.engine.config
+  }
+
+  /** pg.Pool's options, for libraries that read them. */
+  get options(): Record<string, unknown> {
+    return { max: this.config.pools.primary.max_active, min: this.config.pools.primary.min_idle }
+  }
+
+  get totalCount(): number {
+    return this.#pools.counts().total
+  }
+  get idleCount(): number {
+    return this.#pools.counts().idle
+  }
+  get waitingCount(): number {
+    return this.#pools.counts().waiting
+  }
+  get expiredCount(): number {
+    return this.#pools.counts().expired
+  }
+  get ending(): boolean {
+    return this.#ending
+  }
+  get ended(): boolean {
+    return this.#ended
+  }
+
+  /**
+   * Runs one statement wherever freshet decides, in every pg.Pool call form.
+   * @example
+   * const { rows } = await pool.query('SELECT * FROM users WHERE id = $1', [id])
+   * pool.query({ text: 'SELECT 1', rowMode: 'array' }, (err, res) => {})
+   */
+  query<R extends pg.QueryResultRow = any>(
+    query: string | pg.QueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>
+  query<R extends pg.QueryResultRow = any>(
+    query: string | pg.QueryConfig,
+    callback: Callback<pg.QueryResult<R>>,
+  ): void
+  query<R extends pg.QueryResultRow = any>(
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    callback: Callback<pg.QueryResult<R>>,
+  ): void
+  query(
+    query: string | pg.QueryConfig,
+    valuesOrCallback?: unknown[] | Callback<pg.QueryResult>,
+    callback?: Callback<pg.QueryResult>,
+  ): Promise<pg.QueryResult> | void {
+    const cb = typeof valuesOrCallback === 'function' ? valuesOrCallback : callback
+    const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback
+    const promise = this.run(query, values, IDLE_SESSION, null)
+    if (!cb) return promise
+    promise.then(
+      (res) => cb(null, res),
+      (err) => cb(err),
+    )
+  }
+
+  /**
+   * Checks out a client that routes each statement on its own while idle and pins to one node from
+   * BEGIN to COMMIT/ROLLBACK (and for session state such as temp tables or LISTEN until release()).
+   */
+  connect(): Promise<FreshetClient & pg.PoolClient>
+  connect(
+    callback: (
+      err: Error | null,
+      client?: FreshetClient & pg.PoolClient,
+      done?: (err?: unknown) => void,
+    ) => void,
+  ): void
+  connect(
+    callback?: (
+      err: Error | null,
+      client?: FreshetClient & pg.PoolClient,
+      done?: (err?: unknown) => void,
+    ) => void,
+  ): Promise<FreshetClient & pg.PoolClient> | void {
+    const promise = (async () => {
+      if (this.#ending) throw new FreshetError('FRESHET_POOL_CLOSED', 'cannot connect: the pool is ending')
+      await this.#ready
+      return new FreshetClient(this) as FreshetClient & pg.PoolClient
+    })()
+    if (!callback) return promise
+    promise.then(
+      (client) => callback(null, client, (err?: unknown) => client.release(err as Error)),
+      (err) => callback(err),
+    )
+  }
+
+  /** Closes every node pool, monitor and the heartbeat. */
+  end(): Promise<void>
+  end(callback: () => void): void
+  end(callback?: () => void): Promise<void> | void {
+    this.#ending = true
+    const promise = (async () => {
+      await this.#ready.catch(() => {})
+      await this.engine.stop()
+      await this.#pools.end()
+      this.#ended = true
+      this.emit('end')
+    })()
+    if (!callback) return promise
+    promise.then(callback, callback)
+  }
+
+  /** The read-your-writes token (primary WAL LSN) of the current context's last write, or null. */
+  lastWriteToken(): string | null {
+    return this.#writes().lsn ?? null
+  }
+
+  /**
+   * Where a statement would go now and why, without running it.
+   * @example
+   * pool.explain('/* FRESHNESS: NEAR_RT *\/ SELECT * FROM products').target // 'replica_1'
+   */
+  explain(sql: string, session: SessionView = IDLE_SESSION): Decision {
+    return this.engine.route(sql, session, this.routingContext()).decision
+  }
+
+  /** Nodes with role, lag_ms, replay_lsn, healthy, breaker and checked_at, plus pool counts. */
+  snapshot(): (NodeSnapshot & {
+    pool: { total: number; idle: number; waiting: number; active: number } | null
+  })[] {
+    const counts = this.#pools.counts().perNode
+    return this.engine.snapshot().map((n) => ({ ...n, pool: counts[n.name] ?? null }))
+  }
+
+  /** Swaps in a new config (higher version only); throws ConfigError otherwise. */
+  reload(config: FreshetConfig | FreshetConfigInput): void {
+    this.engine.reload(isValidated(config) ? config : validateConfig(config))
+  }
+
+  /** @internal The routing context of the current async scope. */
+  routingContext(): RoutingContext {
+    const store: ContextStore | undefined = currentContext()
+    const writes = store?.writes ?? this.#globalWrites
+    const minLsn = laterLsn(store?.minLsn, writes.lsn)
+    return {
+      ...(store?.tier !== undefined ? { tier: store.tier } : {}),
+      ...(store?.primary ? { primary: true } : {}),
+      ...(minLsn ? { minLsn } : {}),
+      ...(writes.at !== undefined ? { lastWriteAt: writes.at } : {}),
+    }
+  }
+
+  /** @internal Records a write of the current scope: token and time. */
+  recordWrite(lsn: string | null): void {
+    const writes = this.#writes()
+    writes.at = Date.now()
+    if (lsn) writes.lsn = laterLsn(writes.lsn, lsn)
+  }
+
+  /** @internal Checks out a connection on a node (client pins). */
+  acquire(node: string, tier: string | null) {
+    return this.#pools.acquire(node, tier)
+  }
+
+  /**
+   * @internal Decides and runs one statement outside any pin: retries an idempotent read once on the
+   * primary when a replica fails or cancels it for a recovery conflict; never retries a write.
+   */
+  async run(
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    session: SessionView,
+    decided: { decision: Decision; classification: Classification } | null,
+  ): Promise<pg.QueryResult> {
+    if (this.#ending) throw new FreshetError('FRESHET_POOL_CLOSED', 'the pool is ending')
+    if (!this.#isReady) await this.#ready
+    let routed = decided ?? this.engine.routeOrWait(textOf(query), session, this.routingContext())
+    if ('then' in routed) routed = await routed
+    const { decision, classification } = routed
+    if (decision.target === null) throw decisionError(decision)!
+    const isWrite = decision.reason === 'write' || classification.requiresPrimary
+    try {
+      return await this.#runOn(
+        decision.target,
+        decision.tier,
+        query,
+        values,
+        isWrite && decision.role === 'primary',
+      )
+    } catch (err) {
+      const retry =
+        decision.role === 'replica' &&
+        !isWrite &&
+        (err instanceof NodeUnavailableError || isConnectionError(err) || isRecoveryConflict(err))
+      if (!retry) throw err
+      this.emit(
+        'log',
+        'warn',
+        `retrying a read on the primary after ${decision.target} failed: ${(err as Error).message}`,
+      )
+      return this.#runOn(this.engine.tracker.primary, decision.tier, query, values, false)
+    }
+  }
+
+  async #runOn(
+    node: string,
+    tier: string | null,
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    captureLsn: boolean,
+  ): Promise<pg.QueryResult> {
+    const { client, release } = await this.#pools.acquire(node, tier)
+    const started = performance.now()
+    const breaker = this.engine.tracker.breaker(node)
+    try {
+      const res = await (values === undefined
+        ? client.query(query as pg.QueryConfig)
+        : client.query(query as string | pg.QueryConfig, values))
+      this.engine.tracker.observeLatency(node, performance.now() - started)
+      breaker?.success()
+      if (captureLsn) {
+        // Same connection, right after the autocommit write: its LSN covers the write's commit record.
+        this.recordWrite(this.config.consistency.causal ? await RoutingEngine.currentLsn(client) : null)
+      }
+      release()
+      return res
+    } catch (err) {
+      if (isConnectionError(err)) breaker?.failure()
+      release(err)
+      throw err
+    }
+  }
+
+  #writes(): WriteState {
+    return currentContext()?.writes ?? this.#globalWrites
+  }
+}
+
+// Libraries handed an existing pool test `pool instanceof pg.Pool` (@prisma/adapter-pg otherwise treats it
+// as a PoolConfig and opens its own pg.Pool to localhost). FreshetPool overrides every member they call;
+// pg.Pool.prototype's own prototype is EventEmitter's, so events behave the same.
+Object.setPrototypeOf(FreshetPool.prototype, pg.Pool.prototype)
+
+/** The later of two LSN tokens in text form (an unparsable one loses). */
+function laterLsn(a: string | undefined, b: string | undefined): string | undefined {
+  if (!a) return b
+  if (!b) return a
+  return (parseLsn(a) ?? -1n) >= (parseLsn(b) ?? -1n) ? a : b
+}
+
+function isValidated(config: FreshetConfig | FreshetConfigInput): config is FreshetConfig {
+  return Object.isFrozen(config)
+}
+
+/**
+ * Creates a routing pool from a config object or a YAML/JSON file path.
+ * @example
+ * import { createPool } from 'freshet'
+ * const pool = createPool('freshet.yaml')
+ * const { rows } = await pool.query('SELECT now()')
+ */
+export function createPool(
+  config: FreshetConfigInput | FreshetConfig | string,
+  options: CreatePoolOptions = {},
+): FreshetPool {
+  const env = options.env ?? process.env
+  const resolved =
+    typeof config === 'string'
+      ? loadConfigFileSync(config, env)
+      : isValidated(config)
+        ? config
+        : validateConfig(config, { env, source: 'createPool(config)' })
+  return new FreshetPool(resolved, options)
+}

@@ -1,0 +1,31 @@
+// Hand-built node states and a seeded random for the routing, policy and decision tests.
+
+import type { NodeState } from '../../src/core/topology/node-state.js'
+
+/** A healthy, settled replica with every field filled; override what a case needs. */
+export function node(name: string, over: Partial<NodeState> = {}): NodeState {
+  return {
+    name,
+    role: 'replica',
+    weight: 100,
+    zone: null,
+    healthy: true,
+    breaker: 'closed',
+    lagMs: 0,
+    replayLsn: null,
+    checkedAt: 0,
+    active: 0,
+    latencyEwmaMs: null,
+    rampFactor: 1,
+    ...over,
+  }
+}
+
+/** Deterministic uniform [0, 1): a small LCG so distribution tests are reproducible. */
+export function seeded(seed = 42): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    return s / 2 ** 32
+  }
+}
