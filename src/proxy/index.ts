@@ -1,0 +1,6 @@
+// The PostgreSQL-protocol face of freshet: listener, client sessions, server connections and their pool.
+
+export * from './client-session.js'
+export * from './proxy-server.js'
+export * from './server-connection.js'
+export * from './server-pool.js'

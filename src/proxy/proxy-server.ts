@@ -1,0 +1,245 @@
+// The proxy's listener: accepts clients, owns the server pool, cancel keys, credentials and shutdown.
+
+import { randomInt, timingSafeEqual } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
+import type { RoutingEngine } from '../backend/routing-engine.js'
+import type { FreshetConfig } from '../core/config/schema.js'
+import { ConfigError } from '../core/errors.js'
+import { cancelRequest, parameterStatus } from '../protocol/index.js'
+import { prepareCredential, type UserCredential } from './auth/client-authenticator.js'
+import { ClientSession, type ProxyRuntime } from './client-session.js'
+import type { LoginIdentity, ServerPoolStats } from './server-pool.js'
+import { ServerPool } from './server-pool.js'
+
+/** Options of {@link ProxyServer}. */
+export interface ProxyServerOptions {
+  /** Overrides `proxy.listen` (e.g. `127.0.0.1:0` in tests). */
+  listen?: string
+  /** Receives the proxy's log lines; default: the engine's 'log' event. */
+  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+}
+
+/** `host:port`, `[v6]:port` or `:port` into its parts. */
+export function parseProxyListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen.trim())
+  const port = Number(m?.[3])
+  if (!m || port > 65535)
+    throw new ConfigError([{ path: 'proxy.listen', message: `'${listen}' is not host:port` }])
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port }
+}
+
+/**
+ * The PostgreSQL-protocol proxy in front of a routing engine. Clients connect as to PostgreSQL; each
+ * statement or transaction goes where the engine decides.
+ *
+ * @example
+ * const engine = new RoutingEngine(config)
+ * await engine.start()
+ * const proxy = new ProxyServer(engine)
+ * const { port } = await proxy.listen()
+ * // psql "postgres://app:secret@127.0.0.1:6432/main"
+ * await proxy.close(30_000)
+ */
+export class ProxyServer implements ProxyRuntime {
+  readonly engine: RoutingEngine
+  readonly pool: ServerPool
+  readonly #server: Server
+  readonly #listen: string
+  readonly #log: NonNullable<ProxyServerOptions['log']>
+  readonly #sessions = new Set<ClientSession>()
+  readonly #byPid = new Map<number, ClientSession>()
+  readonly #parameters = new Map<string, Buffer>()
+  #credentials = new Map<string, UserCredential>()
+  #credentialsFor: FreshetConfig['proxy']['auth'] | null = null
+  #tls: { cert: Buffer; key: Buffer } | null = null
+  #tlsFor: FreshetConfig['proxy']['tls'] | null = null
+  #nextPid = randomInt(1_000_000, 2_000_000)
+  #draining = false
+  readonly #onConfig = (config: FreshetConfig) => this.pool.setConfig(config)
+
+  constructor(engine: RoutingEngine, options: ProxyServerOptions = {}) {
+    this.engine = engine
+    this.pool = new ServerPool(engine.config, engine.tracker)
+    engine.tracker.setActiveCounter((node) => this.pool.active(node))
+    engine.on('config', this.#onConfig)
+    this.#listen = options.listen ?? engine.config.proxy.listen
+    this.#log = options.log ?? ((level, message, fields) => engine.emit('log', level, message, fields))
+    this.#server = createServer((socket) => this.#accept(socket))
+    this.#server.on('error', (err) => this.#log('error', `proxy listener error: ${err.message}`))
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo> {
+    const { host, port } = parseProxyListen(this.#listen)
+    this.tlsOptions() // a bad cert/key path fails here, not at the first client
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject)
+        const address = this.#server.address() as AddressInfo
+        this.#log('info', `proxy listening on ${address.address}:${address.port}`)
+        // in the background: clients are served meanwhile, and warmUp() never throws
+        void this.pool.warmUp()
+        resolve(address)
+      })
+    })
+  }
+
+  /** The bound address (after `listen()`). */
+  get address(): AddressInfo {
+    return this.#server.address() as AddressInfo
+  }
+
+  /** Clients connected right now. */
+  get clients(): number {
+    return this.#sessions.size
+  }
+
+  /** Per-node server connection counts, for the admin API and metrics. */
+  poolStats(): Record<string, ServerPoolStats> {
+    return this.pool.stats()
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#draining) {
+      socket.destroy()
+      return
+    }
+    try {
+      const session = new ClientSession(socket, this)
+      this.#sessions.add(session)
+      socket.once('close', () => this.#sessions.delete(session))
+    } catch (err) {
+      this.#log('error', `cannot accept a client: ${(err as Error).message}`)
+      socket.destroy()
+    }
+  }
+
+  // ---- ProxyRuntime ------------------------------------------------------------------------------
+
+  config(): FreshetConfig {
+    return this.engine.config
+  }
+
+  get draining(): boolean {
+    return this.#draining
+  }
+
+  credential(user: string): UserCredential | null {
+    const auth = this.engine.config.proxy.auth
+    if (auth !== this.#credentialsFor) {
+      // prepared once per config: a SCRAM verifier costs a PBKDF2 run
+      const next = new Map<string, UserCredential>()
+      for (const [name, { password }] of Object.entries(auth.users)) {
+        const same = this.#credentialsFor?.users[name]?.password === password
+        next.set(name, same ? this.#credentials.get(name)! : prepareCredential(name, password))
+      }
+      this.#credentials = next
+      this.#credentialsFor = auth
+    }
+    return this.#credentials.get(user) ?? null
+  }
+
+  password(user: string): string | undefined {
+    const password = this.engine.config.proxy.auth.users[user]?.password
+    // a stored verifier or hash cannot log in to a server
+    if (
+      password === undefined ||
+      password.startsWith('SCRAM-SHA-256$') ||
+      /^md5[0-9a-f]{32}$/.test(password)
+    ) {
+      return undefined
+    }
+    return password
+  }
+
+  tlsOptions(): { cert: Buffer; key: Buffer } | null {
+    const tls = this.engine.config.proxy.tls
+    if (tls !== this.#tlsFor) {
+      this.#tlsFor = tls
+      this.#tls = tls.cert && tls.key ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : null
+    }
+    return this.#tls
+  }
+
+  async startupParameters(identity: LoginIdentity): Promise<Buffer> {
+    const key = `${identity.user}\0${identity.database}`
+    const cached = this.#parameters.get(key)
+    if (cached) return cached
+    const nodes = [this.engine.tracker.primary, ...this.engine.tracker.nodes().map((n) => n.name)]
+    let lastError: unknown = null
+    for (const node of new Set(nodes)) {
+      try {
+        const conn = this.pool.tryAcquire(node, identity) ?? (await this.pool.acquire(node, identity))
+        const out: Buffer[] = []
+        for (const [name, value] of conn.parameters) {
+          if (name !== 'application_name') out.push(parameterStatus(name, value))
+        }
+        this.pool.release(conn)
+        const statuses = Buffer.concat(out)
+        this.#parameters.set(key, statuses)
+        return statuses
+      } catch (err) {
+        lastError = err
+        // PostgreSQL's own refusal (unknown database, wrong password) is the answer; else try another node
+        if ((err as { raw?: unknown }).raw !== undefined) throw err
+      }
+    }
+    throw lastError
+  }
+
+  register(session: ClientSession): { pid: number; secret: number } {
+    const pid = this.#nextPid++
+    if (this.#nextPid > 0x7fffffff) this.#nextPid = 1_000_000
+    const secret = randomInt(0, 0x7fffffff)
+    this.#byPid.set(pid, session)
+    return { pid, secret }
+  }
+
+  unregister(session: ClientSession): void {
+    if (this.#byPid.get(session.pid) === session) this.#byPid.delete(session.pid)
+  }
+
+  cancel(pid: number, secret: Buffer): void {
+    const session = this.#byPid.get(pid)
+    if (!session || secret.length !== 4) return
+    const expected = Buffer.alloc(4)
+    expected.writeUInt32BE(session.secret >>> 0)
+    if (!timingSafeEqual(expected, secret)) return
+    const conn = session.busyConnection
+    if (!conn) return
+    // PostgreSQL's own cancel: a new connection carrying the server's key for that backend
+    const socket = connect({ host: conn.host, port: conn.port }, () =>
+      socket.end(cancelRequest(conn.pid, conn.secretKey)),
+    )
+    socket.on('error', (err) => this.#log('warn', `cancel request to ${conn.node} failed: ${err.message}`))
+    socket.setTimeout(5000, () => socket.destroy())
+  }
+
+  log(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
+    this.#log(level, message, fields)
+  }
+
+  // ---- shutdown ----------------------------------------------------------------------------------
+
+  /**
+   * Graceful shutdown: stops accepting, lets open transactions finish (idle clients are told the
+   * proxy is shutting down, 57P01), and after `timeoutMs` closes whoever is left. Then closes the pool.
+   */
+  async close(timeoutMs = this.engine.config.proxy.shutdown_timeout_ms): Promise<void> {
+    if (this.#draining) return
+    this.#draining = true
+    this.engine.off('config', this.#onConfig)
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    for (const s of this.#sessions) s.drain()
+    const deadline = Date.now() + timeoutMs
+    while (this.#sessions.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    for (const s of this.#sessions) s.close()
+    this.#sessions.clear()
+    this.pool.close()
+    await closed
+  }
+}
