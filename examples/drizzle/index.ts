@@ -1,0 +1,62 @@
+// Drizzle ORM on freshet: an author writes a post in a transaction, reads it back at once, then lists the
+// feed from a replica.
+//
+// Run: FRESHET_CONFIG=freshet.yaml npx tsx examples/drizzle/index.ts
+// The three lines that change when adopting freshet are marked "freshet (n)".
+
+import { pathToFileURL } from 'node:url'
+import { desc, eq, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type { Pool } from 'pg'
+// freshet (1): was `import { Pool } from 'pg'`. In your app: `from 'freshet'`.
+import { createPool, type FreshetConfigInput, freshness, withScope } from '../../src/index.js'
+import * as schema from './schema.js'
+
+const { authors, posts } = schema
+
+/** Runs the demo against the cluster in `config` (a config object or a YAML/JSON path) and returns what it read. */
+export async function main(config: FreshetConfigInput | string, log: (line: string) => void = console.log) {
+  // freshet (2): was `new Pool({ connectionString })`.
+  const pool = createPool(config)
+  pool.on('decision', (d) => log(`routed to ${d.target} (${d.reason})`))
+  // FreshetPool behaves as a pg.Pool at run time but its query() overloads differ from @types/pg's
+  // (no Submittable form), so Drizzle's client type needs the cast.
+  const db = drizzle({ client: pool as unknown as Pool, schema })
+  try {
+    for (const ddl of schema.SCHEMA_SQL) await db.execute(sql.raw(ddl))
+    // One scope per unit of work (an HTTP request, a job): reads in it see its own writes.
+    return await withScope(async () => {
+      const postId = await db.transaction(async (tx) => {
+        const [author] = await tx
+          .insert(authors)
+          .values({ email: 'grace@example.com', name: 'Grace' })
+          .onConflictDoUpdate({ target: authors.email, set: { name: 'Grace' } })
+          .returning({ id: authors.id })
+        const [post] = await tx
+          .insert(posts)
+          .values({ title: 'Compilers for everyone', published: true, authorId: author!.id })
+          .returning({ id: posts.id })
+        return post!.id
+      })
+      // freshet (3): say how fresh reads must be; here a scope around query-builder calls.
+      return await freshness('eventual', async () => {
+        // Read-your-writes: a replica that has replayed the transaction, or the primary.
+        const mine = await db.query.posts.findFirst({ where: eq(posts.id, postId), with: { author: true } })
+        const feed = await db
+          .select({ title: posts.title, author: authors.name })
+          .from(posts)
+          .innerJoin(authors, eq(authors.id, posts.authorId))
+          .where(eq(posts.published, true))
+          .orderBy(desc(posts.id))
+          .limit(10)
+        return { postId, mine: mine?.title, author: mine?.author.name, feed }
+      })
+    })
+  } finally {
+    await pool.end()
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  console.log(await main(process.env.FRESHET_CONFIG ?? 'freshet.yaml'))
+}
