@@ -1,0 +1,30 @@
+// freshet's public API: the pg.Pool drop-in, request context, errors and the types they speak.
+
+export { type AdminServer, type StartAdminOptions, startAdmin } from './admin/admin-server.js'
+export { FreshetMetrics } from './admin/metrics.js'
+export { withStatementSpan } from './admin/statement-span.js'
+export { ConfigWatcher } from './backend/config-watcher.js'
+export { ReplicaDiscovery } from './backend/discovery.js'
+export type { NodeSnapshot } from './backend/routing-engine.js'
+export type { Classification } from './core/classify/classification.js'
+export { parseConfig, validateConfig } from './core/config/parse-config.js'
+export type { FreshetConfig, FreshetConfigInput } from './core/config/schema.js'
+export {
+  BackpressureError,
+  ConfigError,
+  FreshetError,
+  type FreshetErrorCode,
+  isFreshetError,
+  NodeUnavailableError,
+  NoEligibleNodeError,
+  SQLSTATE,
+} from './core/errors.js'
+export type { Decision, DecisionReason } from './core/route/decision.js'
+export { currentContext, freshness, readYourWrites, withPrimary, withScope } from './library/context.js'
+export {
+  type DevGuardOptions,
+  installDevGuard,
+  type ReadAfterWriteWarning,
+} from './library/dev-guard.js'
+export { FreshetClient } from './library/freshet-client.js'
+export { type CreatePoolOptions, createPool, FreshetPool } from './library/freshet-pool.js'

@@ -1,0 +1,53 @@
+// Builds a freshet config for a harness cluster, with fast probes so tests observe changes quickly.
+
+import type { FreshetConfigInput } from '../../../src/core/config/schema.js'
+import type { LocalCluster } from '../../cluster/index.js'
+
+/** A config for `cluster`, with test-friendly intervals; `patch` is merged one level deep. */
+export function configFor(cluster: LocalCluster, patch: Record<string, unknown> = {}): FreshetConfigInput {
+  const base: Record<string, unknown> = {
+    version: 1,
+    cluster: {
+      primary: { name: cluster.primary.name, url: cluster.primary.url() },
+      replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
+    },
+    lag: { interval_ms: 100, heartbeat: { enabled: true, interval_ms: 100 } },
+    health: { interval_ms: 200, timeout_ms: 1000 },
+    circuit_breaker: { failure_threshold: 2, cooldown_ms: 1000 },
+    pools: {
+      // Generous connect timeouts: CI machines have 2 cores shared by servers, clients and tests.
+      primary: { min_idle: 1, max_active: 10, connection_timeout_ms: 5000 },
+      replicas: { min_idle: 1, max_active: 10, connection_timeout_ms: 5000 },
+      slow_start_ms: 0,
+    },
+    telemetry: { log_level: 'silent' },
+  }
+  for (const [key, value] of Object.entries(patch)) {
+    const prev = base[key]
+    base[key] =
+      prev && typeof prev === 'object' && value && typeof value === 'object' && !Array.isArray(value)
+        ? { ...(prev as object), ...(value as object) }
+        : value
+  }
+  return base as FreshetConfigInput
+}
+
+/** Maps a server port (inet_server_port()) to the node name. */
+export function nodeByPort(cluster: LocalCluster): (port: number) => string {
+  const map = new Map(cluster.nodes.map((n) => [n.port, n.name]))
+  return (port) => map.get(port) ?? `unknown:${port}`
+}
+
+/** Polls `check` until it returns true or the deadline passes (then throws with `what`). */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
