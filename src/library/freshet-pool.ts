@@ -87,9 +87,21 @@ export class FreshetPool extends EventEmitter {
     return this.engine.config
   }
 
-  /** pg.Pool's options, for libraries that read them. */
-  get options(): Record<string, unknown> {
-    return { max: this.config.pools.primary.max_active, min: this.config.pools.primary.min_idle }
+  /**
+   * pg.Pool's options, for libraries that read them: the primary pool's settings (no connection string,
+   * so no password), typed as pg's.
+   */
+  get options(): pg.PoolOptions {
+    const s = this.config.pools.primary
+    return {
+      max: s.max_active,
+      min: s.min_idle,
+      maxUses: Number.POSITIVE_INFINITY,
+      allowExitOnIdle: false,
+      maxLifetimeSeconds: s.max_lifetime_sec,
+      idleTimeoutMillis: s.idle_timeout_ms,
+      connectionTimeoutMillis: s.connection_timeout_ms,
+    }
   }
 
   get totalCount(): number {

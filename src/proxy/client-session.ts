@@ -328,7 +328,12 @@ export class ClientSession implements ServerSink {
     if (step.send) for (const m of step.send) this.#socket.write(m)
     if (!step.done) return
     if (!step.ok) {
-      this.#rt.log('warn', 'client authentication failed', { user: this.identity.user })
+      this.#rt.log('warn', 'client authentication failed', {
+        user: this.identity.user,
+        client: `${this.#socket.remoteAddress}:${this.#socket.remotePort}`,
+        method: this.#rt.config().proxy.auth.type,
+        reason: step.reason,
+      })
       this.#reject({
         severity: 'FATAL',
         code: step.sqlState ?? SQLSTATE.FRESHET_AUTH,

@@ -11,6 +11,8 @@ export interface AuthStep {
   ok?: boolean
   error?: string
   sqlState?: string
+  /** Why it failed, for the server log only: never sent to the client (no user enumeration). */
+  reason?: string
 }
 
 /** SQLSTATE invalid_password: a client's password or proof is wrong. */
@@ -21,16 +23,12 @@ export const PROTOCOL_VIOLATION = '08P01'
 export const INVALID_AUTHORIZATION = '28000'
 
 /** A failed step: done, not ok, with the error. */
-export function authFailure(message: string, sqlState: string): AuthStep {
-  return {
-    done: true,
-    ok: false,
-    error: message.startsWith('freshet:') ? message : `freshet: ${message}`,
-    sqlState,
-  }
+export function authFailure(message: string, sqlState: string, reason?: string): AuthStep {
+  const error = message.startsWith('freshet:') ? message : `freshet: ${message}`
+  return { done: true, ok: false, error, sqlState, reason: reason ?? error }
 }
 
 /** The error PostgreSQL itself gives for a wrong password, so clients react the same way. */
-export function passwordFailed(user: string): AuthStep {
-  return authFailure(`password authentication failed for user "${user}"`, INVALID_PASSWORD)
+export function passwordFailed(user: string, reason: string): AuthStep {
+  return authFailure(`password authentication failed for user "${user}"`, INVALID_PASSWORD, reason)
 }

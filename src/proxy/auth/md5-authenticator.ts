@@ -36,11 +36,11 @@ export class Md5Authenticator implements ClientAuthenticator {
     }
     const salt = this.#salt
     this.#salt = null
-    if (this.#storedHash === null) return passwordFailed(this.#user)
+    if (this.#storedHash === null) return passwordFailed(this.#user, 'user not in proxy.auth.users')
     const expected = Buffer.from(md5SaltedResponse(this.#storedHash, salt))
     const given = Buffer.from(answer)
     if (given.length !== expected.length || !timingSafeEqual(given, expected))
-      return passwordFailed(this.#user)
+      return passwordFailed(this.#user, 'wrong password (md5)')
     return { send: [AUTHENTICATION_OK], done: true, ok: true }
   }
 }

@@ -141,7 +141,8 @@ export class ScramAuthenticator implements ClientAuthenticator {
     // ClientKey = proof XOR HMAC(StoredKey, AuthMessage); the client knew the password iff H(ClientKey) = StoredKey
     const clientKey = xor(proof, hmac(this.#secret.storedKey, authMessage))
     const matches = timingSafeEqual(sha256(clientKey), this.#secret.storedKey)
-    if (!matches || this.#mock) return passwordFailed(this.#user)
+    if (this.#mock) return passwordFailed(this.#user, 'user not in proxy.auth.users')
+    if (!matches) return passwordFailed(this.#user, 'wrong password (SCRAM proof does not match)')
     const serverSignature = hmac(this.#secret.serverKey, authMessage).toString('base64')
     return {
       send: [authenticationSASLFinal(`v=${serverSignature}`), AUTHENTICATION_OK],

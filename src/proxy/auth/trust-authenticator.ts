@@ -14,7 +14,7 @@ export class TrustAuthenticator implements ClientAuthenticator {
   constructor(readonly refuseAs: string | null = null) {}
 
   start(): AuthStep {
-    if (this.refuseAs !== null) return passwordFailed(this.refuseAs)
+    if (this.refuseAs !== null) return passwordFailed(this.refuseAs, 'trust: user not in proxy.auth.users')
     return { send: [AUTHENTICATION_OK], done: true, ok: true }
   }
 

@@ -750,6 +750,12 @@ describe('proxy client authentication', { timeout: 300_000 }, () => {
         cliOutput.includes('"user":"last_marker"'),
       )
       assert.match(cliOutput, /client authentication failed/)
+      // an operator can tell why and from where without the password: client address, method, reason
+      const line = cliOutput.split('\n').find((l) => l.includes('"user":"last_marker"'))!
+      const fields = JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>
+      assert.match(String(fields.client), /^127\.0\.0\.1:\d+$/)
+      assert.equal(fields.method, 'scram-sha-256')
+      assert.match(String(fields.reason), /not in proxy\.auth\.users/)
       assert.match(
         logged.join('\n'),
         /client authentication failed/,
