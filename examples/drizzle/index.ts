@@ -7,7 +7,6 @@
 import { pathToFileURL } from 'node:url'
 import { desc, eq, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
-import type { Pool } from 'pg'
 // freshet (1): was `import { Pool } from 'pg'`. In your app: `from 'freshet'`.
 import { createPool, type FreshetConfigInput, freshness, withScope } from '../../src/index.js'
 import * as schema from './schema.js'
@@ -19,9 +18,8 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
   // freshet (2): was `new Pool({ connectionString })`.
   const pool = createPool(config)
   pool.on('decision', (d) => log(`routed to ${d.target} (${d.reason})`))
-  // FreshetPool behaves as a pg.Pool at run time but its query() overloads differ from @types/pg's
-  // (no Submittable form), so Drizzle's client type needs the cast.
-  const db = drizzle({ client: pool as unknown as Pool, schema })
+  // FreshetPool is a pg.Pool, in its types too: no cast.
+  const db = drizzle({ client: pool, schema })
   try {
     for (const ddl of schema.SCHEMA_SQL) await db.execute(sql.raw(ddl))
     // One scope per unit of work (an HTTP request, a job): reads in it see its own writes.

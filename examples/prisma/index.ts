@@ -6,7 +6,6 @@
 
 import { pathToFileURL } from 'node:url'
 import { PrismaPg } from '@prisma/adapter-pg'
-import type { Pool } from 'pg'
 // freshet (1): was `import { Pool } from 'pg'`. In your app: `from 'freshet'`.
 import { createPool, type FreshetConfigInput, freshness, withScope } from '../../src/index.js'
 import { PrismaClient } from './generated/client.js'
@@ -23,8 +22,8 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
   // freshet (2): was `new PrismaPg({ connectionString })` or `new PrismaPg(new Pool(...))`.
   const pool = createPool(config)
   pool.on('decision', (d) => log(`routed to ${d.target} (${d.reason})`))
-  // FreshetPool is a pg.Pool at run time (instanceof holds) but its query() overloads differ from @types/pg's.
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool as unknown as Pool) })
+  // FreshetPool is a pg.Pool at run time (instanceof holds) and in its types.
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   try {
     for (const ddl of SCHEMA_SQL) await prisma.$executeRawUnsafe(ddl)
     // One scope per unit of work (an HTTP request, a job): reads in it see its own writes.

@@ -3,15 +3,22 @@
 
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
+import { withStatementSpan } from '../admin/statement-span.js'
 import { RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
 import { FreshetError } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import type { SessionView } from '../core/route/routing-context.js'
+import { currentContext } from './context.js'
 import type { FreshetPool } from './freshet-pool.js'
-
-type Callback = (err: Error | null, result?: pg.QueryResult) => void
+import {
+  type PgQueryOverloads,
+  pgQuery,
+  runToDrain,
+  type SubmittableLike,
+  submittableText,
+} from './pg-query.js'
 
 interface Pin {
   node: string
@@ -29,6 +36,16 @@ const FRESHET_SETTING = /^freshet\./
  * BEGIN, INSERT, COMMIT without awaiting each.
  */
 export class FreshetClient extends EventEmitter {
+  /**
+   * pg.Client's query() in every call form (pg's overloads, PgQueryOverloads), queued in order. A
+   * Submittable (pg-cursor, pg-query-stream) is routed by its text, runs on one connection of the decided
+   * node, and holds this client's queue until it finishes (read to the end or closed), as on pg.Client.
+   * @example
+   * const cursor = client.query(new Cursor('/* FRESHNESS: EVENTUAL *\/ SELECT * FROM events'))
+   * const rows = await cursor.read(100)
+   */
+  declare query: PgQueryOverloads['query']
+
   readonly #pool: FreshetPool
   #pin: Pin | null = null
   #inTransaction = false
@@ -63,26 +80,28 @@ export class FreshetClient extends EventEmitter {
     }
   }
 
-  query<R extends pg.QueryResultRow = any>(
-    query: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>>
-  query(query: string | pg.QueryConfig, callback: Callback): void
-  query(query: string | pg.QueryConfig, values: unknown[] | undefined, callback: Callback): void
-  query(
-    query: string | pg.QueryConfig,
-    valuesOrCallback?: unknown[] | Callback,
-    callback?: Callback,
-  ): Promise<pg.QueryResult> | void {
-    const cb = typeof valuesOrCallback === 'function' ? valuesOrCallback : callback
-    const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback
-    const run = this.#queue.then(() => this.#run(query, values))
-    this.#queue = run.catch(() => {})
-    if (!cb) return run
-    run.then(
-      (res) => cb(null, res),
-      (err) => cb(err),
+  /** @internal One statement, queued behind the ones before it (query() without a Submittable). */
+  runQueued(query: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
+    return this.#enqueue(() => this.#run(query, values))
+  }
+
+  /**
+   * @internal Queues a Submittable; resolves when it has finished on the server (or failed: the error
+   * was handed to it through handleError, as pg.Client does). Never rejects.
+   */
+  submit(sub: pg.Submittable): Promise<void> {
+    return this.#enqueue(() => this.#runSubmittable(sub)).then(
+      () => {},
+      (err: unknown) => {
+        ;(sub as SubmittableLike).handleError?.(err)
+      },
     )
+  }
+
+  #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(job)
+    this.#queue = run.catch(() => {})
+    return run
   }
 
   /** Returns the client to the pool; a pinned connection goes back (destroyed if `err` is given). */
@@ -132,40 +151,58 @@ export class FreshetClient extends EventEmitter {
       }
     }
 
-    if (this.#pin) return this.#runPinned(this.#pin, query, values, classification)
+    const exec = (client: pg.PoolClient): Promise<pg.QueryResult> =>
+      values === undefined ? client.query(query as pg.QueryConfig) : client.query(query as string, values)
+    if (this.#pin) return this.#runPinned(this.#pin, classification, exec)
 
     const { decision } = await engine.routeAwait(text, this.session, pool.routingContext())
     const tx = classification.transaction?.action
     const needsPin = tx === 'begin' || classification.pin !== undefined
     if (!needsPin) return pool.run(query, values, this.session, { decision, classification })
+    return this.#runPinned(await this.#pinTo(decision), classification, exec, decision)
+  }
+
+  /** A Submittable: routed by its text (to the primary when it has none), run on a pinned connection. */
+  async #runSubmittable(sub: pg.Submittable): Promise<void> {
+    if (this.#released) throw new FreshetError('FRESHET_POOL_CLOSED', 'this client was released')
+    const text = submittableText(sub)
+    const pool = this.#pool
+    const classification = pool.engine.classify(text ?? '')
+    const exec = (client: pg.PoolClient) => runToDrain(client, sub)
+    if (this.#pin) {
+      await this.#runPinned(this.#pin, classification, exec)
+      return
+    }
+    // No text to classify: nothing proves it is a read, so it goes where writes go.
+    const context = text === null ? { ...pool.routingContext(), primary: true } : pool.routingContext()
+    const { decision } = await pool.engine.routeAwait(text ?? '', this.session, context)
+    await this.#runPinned(await this.#pinTo(decision), classification, exec, decision)
+  }
+
+  /** Starts a pin: holds one connection on the decided node. */
+  async #pinTo(decision: Decision): Promise<Pin> {
     if (decision.target === null) throw decisionError(decision)!
-    // A pin starts here: hold one connection on the decided node.
-    const { client, release } = await pool.acquire(decision.target, decision.tier)
+    const { client, release } = await this.#pool.acquire(decision.target, decision.tier)
     client.on('notification', (msg) => this.emit('notification', msg))
     client.on('notice', (msg) => this.emit('notice', msg))
     const pin: Pin = { node: decision.target, client, release, session: null }
     this.#pin = pin
-    return this.#runPinned(pin, query, values, classification, decision)
+    return pin
   }
 
-  async #runPinned(
+  async #runPinned<T>(
     pin: Pin,
-    query: string | pg.QueryConfig,
-    values: unknown[] | undefined,
     c: Classification,
+    exec: (client: pg.PoolClient) => Promise<T>,
     decision?: Decision,
-  ): Promise<pg.QueryResult> {
+  ): Promise<T> {
     const pool = this.#pool
-    if (!decision) {
-      // Still decided (and reported) so that logs and metrics see pinned statements.
-      pool.engine.decide(c, this.session, pool.routingContext())
-    }
+    // Still decided (and reported) when pinned, so that logs, metrics and traces see pinned statements.
+    const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext())
     const tx = c.transaction?.action
-    let res: pg.QueryResult
+    let res: T
     try {
-      res = await (values === undefined
-        ? pin.client.query(query as pg.QueryConfig)
-        : pin.client.query(query as string, values))
+      res = await withStatementSpan(decided, c, () => exec(pin.client), currentContext()?.traceparent)
     } catch (err) {
       if (!this.#inTransaction && !pin.session && pin === this.#pin) this.#unpin()
       throw err
@@ -210,3 +247,8 @@ export class FreshetClient extends EventEmitter {
     pin.release()
   }
 }
+
+FreshetClient.prototype.query = pgQuery<FreshetClient>(
+  (client, sub) => void client.submit(sub),
+  (client, query, values) => client.runQueued(query, values),
+)

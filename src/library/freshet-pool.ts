@@ -1,7 +1,9 @@
 // createPool(): a drop-in for node-postgres' pg.Pool that routes every statement with freshet's core.
 
 import { EventEmitter } from 'node:events'
+import type { Span } from '@opentelemetry/api'
 import pg from 'pg'
+import { withStatementSpan } from '../admin/statement-span.js'
 import { loadConfigFileSync } from '../backend/config-file.js'
 import {
   isConnectionError,
@@ -21,6 +23,7 @@ import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/rou
 import { type ContextStore, currentContext, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
 import { FreshetClient } from './freshet-client.js'
+import { type PgQueryOverloads, pgQuery } from './pg-query.js'
 
 export interface CreatePoolOptions {
   /** node-postgres settings applied to every node's pool (ssl, types, statement_timeout, Client ...). */
@@ -34,8 +37,6 @@ export interface CreatePoolOptions {
   devGuard?: boolean | DevGuardOptions
 }
 
-type Callback<T> = (err: Error | null, result?: T) => void
-
 /** The text of a query in any of pg's call forms. */
 function textOf(query: string | pg.QueryConfig): string {
   return typeof query === 'string' ? query : query.text
@@ -46,6 +47,17 @@ function textOf(query: string | pg.QueryConfig): string {
  * tier allows; writes, locking reads and anything unclassifiable go to the primary.
  */
 export class FreshetPool extends EventEmitter {
+  /**
+   * Runs one statement wherever freshet decides, in every pg.Pool call form (pg's overloads, PgQueryOverloads).
+   * A Submittable (pg-cursor, pg-query-stream) gets a client of its own, released when it finishes: unlike
+   * pg.Pool, which never releases the client of a Submittable passed to pool.query().
+   * @example
+   * const { rows } = await pool.query('SELECT * FROM users WHERE id = $1', [id])
+   * pool.query({ text: 'SELECT 1', rowMode: 'array' }, (err, res) => {})
+   * pool.query(new QueryStream('/* FRESHNESS: EVENTUAL *\/ SELECT * FROM events')).pipe(out)
+   */
+  declare query: PgQueryOverloads['query']
+
   readonly engine: RoutingEngine
   readonly #pools: NodePoolSet
   readonly #ready: Promise<void>
@@ -123,37 +135,11 @@ export class FreshetPool extends EventEmitter {
     return this.#ended
   }
 
-  /**
-   * Runs one statement wherever freshet decides, in every pg.Pool call form.
-   * @example
-   * const { rows } = await pool.query('SELECT * FROM users WHERE id = $1', [id])
-   * pool.query({ text: 'SELECT 1', rowMode: 'array' }, (err, res) => {})
-   */
-  query<R extends pg.QueryResultRow = any>(
-    query: string | pg.QueryConfig,
-    values?: unknown[],
-  ): Promise<pg.QueryResult<R>>
-  query<R extends pg.QueryResultRow = any>(
-    query: string | pg.QueryConfig,
-    callback: Callback<pg.QueryResult<R>>,
-  ): void
-  query<R extends pg.QueryResultRow = any>(
-    query: string | pg.QueryConfig,
-    values: unknown[] | undefined,
-    callback: Callback<pg.QueryResult<R>>,
-  ): void
-  query(
-    query: string | pg.QueryConfig,
-    valuesOrCallback?: unknown[] | Callback<pg.QueryResult>,
-    callback?: Callback<pg.QueryResult>,
-  ): Promise<pg.QueryResult> | void {
-    const cb = typeof valuesOrCallback === 'function' ? valuesOrCallback : callback
-    const values = typeof valuesOrCallback === 'function' ? undefined : valuesOrCallback
-    const promise = this.run(query, values, IDLE_SESSION, null)
-    if (!cb) return promise
-    promise.then(
-      (res) => cb(null, res),
-      (err) => cb(err),
+  /** @internal A Submittable on a client of its own (pinned while it runs), released when it has finished. */
+  submit(sub: pg.Submittable): void {
+    this.connect().then(
+      (client) => client.submit(sub).then(() => client.release()),
+      (err: unknown) => (sub as { handleError?: (err: unknown) => void }).handleError?.(err),
     )
   }
 
@@ -271,6 +257,21 @@ export class FreshetPool extends EventEmitter {
     let routed = decided ?? this.engine.routeOrWait(textOf(query), session, this.routingContext())
     if ('then' in routed) routed = await routed
     const { decision, classification } = routed
+    return withStatementSpan(
+      decision,
+      classification,
+      (span) => this.#execute(decision, classification, query, values, span),
+      currentContext()?.traceparent,
+    )
+  }
+
+  async #execute(
+    decision: Decision,
+    classification: Classification,
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    span: Span,
+  ): Promise<pg.QueryResult> {
     if (decision.target === null) throw decisionError(decision)!
     const isWrite = decision.reason === 'write' || classification.requiresPrimary
     try {
@@ -292,7 +293,10 @@ export class FreshetPool extends EventEmitter {
         'warn',
         `retrying a read on the primary after ${decision.target} failed: ${(err as Error).message}`,
       )
-      return this.#runOn(this.engine.tracker.primary, decision.tier, query, values, false)
+      const primary = this.engine.tracker.primary
+      span.addEvent('freshet.retry', { 'freshet.failed_target': decision.target, 'freshet.target': primary })
+      span.setAttribute('freshet.retried_on', primary)
+      return this.#runOn(primary, decision.tier, query, values, false)
     }
   }
 
@@ -329,6 +333,11 @@ export class FreshetPool extends EventEmitter {
     return currentContext()?.writes ?? this.#globalWrites
   }
 }
+
+FreshetPool.prototype.query = pgQuery<FreshetPool>(
+  (pool, sub) => pool.submit(sub),
+  (pool, query, values) => pool.run(query, values, IDLE_SESSION, null),
+)
 
 // Libraries handed an existing pool test `pool instanceof pg.Pool` (@prisma/adapter-pg otherwise treats it
 // as a PoolConfig and opens its own pg.Pool to localhost). FreshetPool overrides every member they call;

@@ -4,10 +4,12 @@
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
+import type { Span } from '@opentelemetry/api'
+import { failSpan, startStatementSpan } from '../admin/statement-span.js'
 import type { RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
-import { isFreshetError, SQLSTATE } from '../core/errors.js'
+import { isFreshetError, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import {
@@ -18,6 +20,7 @@ import {
   decodeBind,
   decodeClose,
   decodeDescribe,
+  decodeErrorFields,
   decodeParse,
   decodeQuery,
   decodeStartupPacket,
@@ -123,6 +126,8 @@ interface Job {
   classification: Classification | null
   failed: boolean
   startedAt: number
+  /** The statement's trace span (a no-op without an OpenTelemetry SDK), ended when the server answers. */
+  span: Span | null
 }
 
 interface ParseSlot {
@@ -404,6 +409,7 @@ export class ClientSession implements ServerSink {
           classification: null,
           failed: false,
           startedAt: 0,
+          span: null,
         })
         return
       }
@@ -439,6 +445,7 @@ export class ClientSession implements ServerSink {
           classification: null,
           failed: false,
           startedAt: 0,
+          span: null,
         })
         return
       case FrontendCode.Terminate:
@@ -538,6 +545,7 @@ export class ClientSession implements ServerSink {
       classification: null,
       failed: false,
       startedAt: 0,
+      span: null,
     })
   }
 
@@ -593,7 +601,8 @@ export class ClientSession implements ServerSink {
     const conn = this.#conn
     if (conn !== null) {
       // held (transaction, session state, open batch): still decided, so logs and metrics see it
-      if (c !== null) engine.decide(c, this.state.view(), this.state.context())
+      if (c !== null)
+        job.span = startStatementSpan(engine.decide(c, this.state.view(), this.state.context()), c)
       this.#send(job, conn)
       return
     }
@@ -614,6 +623,7 @@ export class ClientSession implements ServerSink {
 
   #routed(job: Job, decision: Decision): void {
     if (this.#phase === 'closed') return
+    job.span = startStatementSpan(decision, job.classification!)
     const err = decisionError(decision)
     if (err) {
       this.#failJob(job, err)
@@ -656,6 +666,7 @@ export class ClientSession implements ServerSink {
   /** An error freshet raises for a job: ErrorResponse, then ReadyForQuery (or skip to the batch's Sync). */
   #failJob(job: Job, err: unknown): void {
     if (this.#phase === 'closed') return
+    endSpan(job, err ?? 'the server refused the login')
     if (err !== null) this.#socket.write(errorResponse(errorFields(err)))
     if (job.kind === 'extended' && job.syncs === 0) this.#skipUntilSync = true
     else this.#socket.write(readyForQuery(this.#txStatus))
@@ -691,6 +702,7 @@ export class ClientSession implements ServerSink {
     }
     if (job.syncs === 0) {
       // a batch ended by Flush: the connection stays with us until a Sync comes back as ReadyForQuery
+      endSpan(job, null)
       this.#extendedOpen = true
       this.#running = null
       this.#next()
@@ -843,9 +855,13 @@ export class ClientSession implements ServerSink {
       case BackendCode.CloseComplete:
         if (this.#closeSwallow.shift() === true) return
         break
-      case BackendCode.ErrorResponse:
-        if (this.#running) this.#running.failed = true
+      case BackendCode.ErrorResponse: {
+        const job = this.#running
+        if (job === null) break
+        job.failed = true
+        if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
         break
+      }
       case BackendCode.DataRow:
         if (this.#hidden) {
           // int16 column count, int32 length, the text
@@ -903,6 +919,7 @@ export class ClientSession implements ServerSink {
       return
     }
     if (--job.syncs > 0) return
+    endSpan(job, null) // a server error already marked it failed
     const engine = this.#rt.engine
     engine.tracker.observeLatency(conn.node, performance.now() - job.startedAt)
     const c = job.classification
@@ -998,6 +1015,7 @@ export class ClientSession implements ServerSink {
     this.#closeSwallow.length = 0
     const job = this.#running
     if (job !== null) {
+      endSpan(job, new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', message))
       this.#socket.write(
         errorResponse({ severity: 'ERROR', code: SQLSTATE.FRESHET_NODE_UNAVAILABLE, message }),
       )
@@ -1036,6 +1054,7 @@ export class ClientSession implements ServerSink {
     }
     this.#phase = 'closed'
     this.#rt.unregister(this)
+    if (this.#running !== null) endSpan(this.#running, 'the client connection closed')
     this.#queue.length = 0
     const conn = this.#conn
     this.#conn = null
@@ -1045,5 +1064,24 @@ export class ClientSession implements ServerSink {
       this.#rt.pool.release(conn)
     }
     this.#socket.destroySoon()
+  }
+}
+
+/** Ends a job's span, failed with `err` unless it is null. */
+function endSpan(job: Job, err: unknown): void {
+  const span = job.span
+  if (span === null) return
+  job.span = null
+  if (err !== null) failSpan(span, err)
+  span.end()
+}
+
+/** A server's ErrorResponse as an Error with its SQLSTATE and message (not detail: it may hold data). */
+function serverError(body: Buffer): Error {
+  try {
+    const fields = decodeErrorFields(body)
+    return Object.assign(new Error(fields.message), { code: fields.code })
+  } catch {
+    return new Error('the server sent a malformed ErrorResponse')
   }
 }

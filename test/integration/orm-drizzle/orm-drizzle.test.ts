@@ -6,7 +6,6 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { desc, eq, sql } from 'drizzle-orm'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
-import type { Pool } from 'pg'
 import { main } from '../../../examples/drizzle/index.js'
 import * as schema from '../../../examples/drizzle/schema.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
@@ -37,7 +36,7 @@ describe('Drizzle through createPool', () => {
 
   before(async () => {
     ;({ cluster, pool, nodeOf } = await startOrmCluster(BLOG_SCHEMA))
-    db = drizzle({ client: pool as unknown as Pool, schema })
+    db = drizzle({ client: pool, schema })
   })
 
   after(async () => {

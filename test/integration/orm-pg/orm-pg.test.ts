@@ -56,7 +56,7 @@ describe('node-postgres through createPool', () => {
         [2, 'thing 2'],
       ],
     )
-    assert.match(nodeOf(arrays.rows[0][0]), /^replica_/)
+    assert.match(nodeOf(arrays.rows[0]![0]), /^replica_/)
 
     // A named statement is prepared once per connection; freshet may run it on different nodes.
     const named = { name: 'thing-by-id', text: `${EVENTUAL} ${PORT}, name FROM things WHERE id = $1` }

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { PrismaPg } from '@prisma/adapter-pg'
-import type { Pool } from 'pg'
 import { PrismaClient } from '../../../examples/prisma/generated/client.js'
 import { main } from '../../../examples/prisma/index.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
@@ -30,7 +29,7 @@ describe('Prisma through createPool', () => {
 
   before(async () => {
     ;({ cluster, pool, nodeOf } = await startOrmCluster(BLOG_SCHEMA))
-    prisma = new PrismaClient({ adapter: new PrismaPg(pool as unknown as Pool) })
+    prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   })
 
   after(async () => {

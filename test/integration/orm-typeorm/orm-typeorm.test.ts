@@ -92,6 +92,26 @@ describe('TypeORM through createPool', () => {
     assert.match(nodeOf(row!.port), /^replica_/)
   })
 
+  it('streams a query builder (.stream(), pg-query-stream) from a replica under its hint', async () => {
+    const stream = await dataSource
+      .getRepository(AuthorEntity)
+      .createQueryBuilder('a')
+      .comment('FRESHNESS: EVENTUAL')
+      .select('a.name', 'name')
+      .addSelect('inet_server_port()', 'port')
+      .orderBy('a.id')
+      .stream()
+    const rows: { name: string; port: number }[] = []
+    try {
+      for await (const row of stream) rows.push(row as { name: string; port: number })
+    } finally {
+      stream.destroy()
+    }
+    assert.ok(rows.length > 0)
+    assert.equal(rows[0]?.name, 'Alan')
+    assert.match(nodeOf(rows[0]!.port), /^replica_/)
+  })
+
   it('serves repository reads from replicas inside freshness(), and from the primary without a tier', async () => {
     const authors = dataSource.getRepository(AuthorEntity)
     const scoped = await targetsOf(pool, () =>
