@@ -12,7 +12,7 @@ import {
   withScope,
 } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from '../library/cluster-config.js'
+import { configFor, eventually, nodeByPort, poolReady } from '../library/cluster-config.js'
 
 const PORT = 'SELECT inet_server_port() AS port'
 
@@ -24,10 +24,7 @@ describe('development guard: replica reads right after a write', () => {
   async function openPool(patch: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
     const pool = createPool(configFor(cluster, patch), { env })
     pools.push(pool)
-    await pool.ready()
-    await eventually('replicas have lag readings', () =>
-      pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-    )
+    await poolReady(pool)
     const warnings: ReadAfterWriteWarning[] = []
     pool.on('warning', (w: ReadAfterWriteWarning) => warnings.push(w))
     return { pool, warnings }

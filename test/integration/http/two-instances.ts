@@ -3,7 +3,7 @@
 
 import { createPool, type FreshetPool } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from '../library/cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../library/cluster-config.js'
 
 export { withReplicasPaused } from '../orm-pg/orm-cluster.js'
 
@@ -30,10 +30,7 @@ export async function startTwoInstances(schema: readonly string[]): Promise<TwoI
   const poolA = createPool(config)
   const poolB = createPool(config)
   for (const pool of [poolA, poolB]) {
-    await pool.ready()
-    await eventually('replicas have lag readings', () =>
-      pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-    )
+    await poolReady(pool)
   }
   return {
     cluster,

@@ -1,6 +1,7 @@
 // Builds a freshet config for a harness cluster, with fast probes so tests observe changes quickly.
 
 import type { FreshetConfigInput } from '../../../src/core/config/schema.js'
+import type { FreshetPool } from '../../../src/library/freshet-pool.js'
 import type { LocalCluster } from '../../cluster/index.js'
 
 /** A config for `cluster`, with test-friendly intervals; `patch` is merged one level deep. */
@@ -50,4 +51,12 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
     await new Promise((r) => setTimeout(r, 25))
   }
+}
+
+/** Waits until `pool` has started and every replica is healthy with a lag reading: routing checks start from there. */
+export async function poolReady(pool: FreshetPool): Promise<void> {
+  await pool.ready()
+  await eventually('replicas have lag readings', () =>
+    pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
+  )
 }

@@ -13,7 +13,7 @@ import {
   withScope,
 } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from './cluster-config.js'
+import { configFor, eventually, nodeByPort, poolReady } from './cluster-config.js'
 
 const WHERE = 'SELECT inet_server_port() AS port'
 
@@ -47,11 +47,7 @@ describe('library routing against a real cluster', () => {
         },
       }),
     )
-    await pool.ready()
-    // Every replica reports a bounded lag before the routing checks start.
-    await eventually('replicas have lag readings', () =>
-      pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-    )
+    await poolReady(pool)
   })
 
   after(async () => {

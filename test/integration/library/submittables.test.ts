@@ -9,7 +9,7 @@ import Cursor from 'pg-cursor'
 import QueryStream from 'pg-query-stream'
 import { createPool, type FreshetPool, freshness } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from './cluster-config.js'
+import { configFor, eventually, nodeByPort, poolReady } from './cluster-config.js'
 
 const EVENTUAL = '/* FRESHNESS: EVENTUAL */'
 const ROWS = `SELECT g AS n, inet_server_port() AS port FROM generate_series(1, 250) g`
@@ -38,10 +38,7 @@ describe('Submittables through the library', () => {
     )
     await cluster.waitForCatchUp()
     pool = createPool(configFor(cluster))
-    await pool.ready()
-    await eventually('replicas have lag readings', () =>
-      pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-    )
+    await poolReady(pool)
   })
 
   after(async () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { createPool, type Decision, type FreshetPool } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from '../library/cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../library/cluster-config.js'
 
 /** The tables every ORM suite and example uses. */
 export const BLOG_SCHEMA = [
@@ -31,10 +31,7 @@ export async function startOrmCluster(seed: readonly string[]): Promise<OrmClust
   for (const sql of seed) await cluster.query('primary', sql)
   await cluster.waitForCatchUp()
   const pool = createPool(configFor(cluster))
-  await pool.ready()
-  await eventually('replicas have lag readings', () =>
-    pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-  )
+  await poolReady(pool)
   return { cluster, pool, nodeOf: nodeByPort(cluster) }
 }
 

@@ -7,7 +7,7 @@ import { FreshetMetrics } from '../../../src/admin/metrics.js'
 import { shadowDecision } from '../../../src/core/route/shadow-decision.js'
 import { createPool, type Decision, type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from '../library/cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../library/cluster-config.js'
 
 const PORT = 'SELECT inet_server_port() AS port'
 
@@ -24,10 +24,7 @@ describe('shadow mode (routing.shadow: true)', () => {
     await cluster.query('primary', "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g")
     await cluster.waitForCatchUp()
     pool = createPool(configFor(cluster, { routing: { shadow: true }, domains: { items: 'eventual' } }))
-    await pool.ready()
-    await eventually('replicas have lag readings', () =>
-      pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-    )
+    await poolReady(pool)
     metrics.attachEngine(pool.engine)
   })
 

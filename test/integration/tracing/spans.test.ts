@@ -14,7 +14,7 @@ import {
 } from '@opentelemetry/sdk-trace-base'
 import pg from 'pg'
 import { createPool, type FreshetPool, freshness, withScope } from '../../../src/index.js'
-import { configFor, eventually } from '../library/cluster-config.js'
+import { configFor, eventually, poolReady } from '../library/cluster-config.js'
 import { type ProxyFixture, startProxyFixture } from '../proxy-wire/proxy-fixture.js'
 
 const TIERS = {
@@ -57,10 +57,7 @@ describe('OpenTelemetry spans with a registered SDK', () => {
       await cluster.query('primary', 'INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 10) g')
     })
     pool = createPool(configFor(f.cluster, { routing: TIERS }))
-    await pool.ready()
-    await eventually('the library has lag readings', () =>
-      pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
-    )
+    await poolReady(pool)
   })
 
   after(async () => {
