@@ -51,6 +51,7 @@ import {
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity, ServerPool } from './server-pool.js'
+import { planSettings, REPORTED_SETTINGS, startupSettings } from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
@@ -143,6 +144,8 @@ const INJECTED_UNNAMED_SLOT: ParseSlot = Object.freeze({ swallow: true, name: nu
 function errorFields(err: unknown, severity = 'ERROR') {
   if (err instanceof ProtocolError) return { severity, code: err.sqlState, message: err.message }
   if (isFreshetError(err)) return { severity, code: SQLSTATE[err.code], message: err.message }
+  const sqlState = (err as { sqlState?: unknown })?.sqlState
+  if (typeof sqlState === 'string') return { severity, code: sqlState, message: (err as Error).message }
   return { severity, code: 'XX000', message: `freshet: internal error: ${(err as Error)?.message ?? err}` }
 }
 
@@ -177,7 +180,8 @@ export class ClientSession implements ServerSink {
   #phase: 'startup' | 'auth' | 'connecting' | 'ready' | 'closed' = 'startup'
   #auth: ClientAuthenticator | null = null
   identity: LoginIdentity = { user: '', database: '', password: undefined }
-  #applicationName: string | undefined
+  /** Settings asked for at startup (application_name, statement_timeout, -c options ...), lower-case names. */
+  settings: ReadonlyMap<string, string> = new Map()
   readonly state = new SessionState()
   pid = 0
   secret = 0
@@ -193,6 +197,10 @@ export class ClientSession implements ServerSink {
   #hiddenLsn: string | null = null
   /** The hidden statement's answer is a token to record (else it is only swallowed). */
   #hiddenRecord = false
+  /** The job waiting while the connection it was lent is brought to this client's settings. */
+  #applying: Job | null = null
+  /** The server's error while applying them. */
+  #applyError: Error | null = null
   /** CURRENT_LSN went out right behind the running job (see #pipelinesLsn). */
   #lsnSent = false
   #draining = false
@@ -318,7 +326,7 @@ export class ClientSession implements ServerSink {
     if (p.minor !== 0 || protocolOptions.length > 0)
       this.#socket.write(negotiateProtocolVersion(0, protocolOptions))
     this.identity = { user, database: params.database || user, password: this.#rt.password(user) }
-    this.#applicationName = params.application_name
+    this.settings = startupSettings(params)
     const tier = freshnessFromOptions(params.options)
     if (tier !== undefined) this.state.sessionTier = tier
     const auth = this.#rt.config().proxy.auth
@@ -355,8 +363,12 @@ export class ClientSession implements ServerSink {
         this.pid = key.pid
         this.secret = key.secret
         const out = [statuses]
-        if (this.#applicationName !== undefined)
-          out.push(parameterStatus('application_name', this.#applicationName))
+        // what PostgreSQL would report for the settings this client chose (the server gets them on first use)
+        for (const [name, value] of this.settings) {
+          const reported = REPORTED_SETTINGS.get(name)
+          if (reported !== undefined) out.push(parameterStatus(reported, value))
+        }
+        if (!this.settings.has('application_name')) out.push(parameterStatus('application_name', ''))
         out.push(backendKeyData(key.pid, key.secret), readyForQuery('I'))
         this.#socket.write(Buffer.concat(out))
         this.#phase = 'ready'
@@ -660,7 +672,41 @@ export class ClientSession implements ServerSink {
   #use(job: Job, conn: ServerConnection): void {
     this.#conn = conn
     conn.attach(this)
-    this.#send(job, conn)
+    const plan = planSettings(this.settings, conn)
+    if (plan === null) {
+      this.#send(job, conn)
+      return
+    }
+    // Not pipelined with the job: if a setting fails, the job must not run without it.
+    this.#applying = job
+    this.#applyError = null
+    this.#hide(false)
+    conn.settings = plan.next
+    conn.socket.write(plan.message)
+  }
+
+  /** The connection has this client's settings (or failed to take them): run the job, or fail it. */
+  #applied(job: Job, conn: ServerConnection): void {
+    const err = this.#applyError
+    if (err === null) {
+      this.#send(job, conn)
+      return
+    }
+    this.#applyError = null
+    conn.dirty = true // what it has set is unknown now
+    this.#conn = null
+    this.state.setPinned(null, false)
+    this.#rt.pool.release(conn)
+    const code = (err as { code?: string }).code ?? SQLSTATE.FRESHET_NODE_UNAVAILABLE
+    this.#failJob(
+      job,
+      Object.assign(
+        new Error(`freshet: could not apply this connection's startup settings: ${err.message}`),
+        {
+          sqlState: code,
+        },
+      ),
+    )
   }
 
   /** An error freshet raises for a job: ErrorResponse, then ReadyForQuery (or skip to the batch's Sync). */
@@ -856,6 +902,10 @@ export class ClientSession implements ServerSink {
         if (this.#closeSwallow.shift() === true) return
         break
       case BackendCode.ErrorResponse: {
+        if (this.#applying !== null) {
+          this.#applyError ??= serverError(buf.subarray(start + HEADER_LENGTH, end))
+          return
+        }
         const job = this.#running
         if (job === null) break
         job.failed = true
@@ -971,6 +1021,12 @@ export class ClientSession implements ServerSink {
 
   #hiddenDone(): void {
     this.#hidden = false
+    const applying = this.#applying
+    if (applying !== null) {
+      this.#applying = null
+      this.#applied(applying, this.#conn!)
+      return
+    }
     if (this.#hiddenRecord) this.state.recordWrite(this.#hiddenLsn)
     this.#settle()
   }
@@ -1009,6 +1065,8 @@ export class ClientSession implements ServerSink {
       return
     }
     this.#hidden = false
+    this.#applying = null
+    this.#applyError = null
     this.#lsnSent = false
     this.#extendedOpen = false
     this.#parseSlots.length = 0

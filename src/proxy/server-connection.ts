@@ -86,6 +86,8 @@ export class ServerConnection {
   readonly #maxPrepared: number
   /** The Parse message (identity) that defined the server's unnamed statement, or null. */
   unnamedParse: Buffer | null = null
+  /** Settings freshet applied for the clients it served (see startup-settings.ts), by lower-case name. */
+  settings = new Map<string, string>()
   /** Holds session state or unknown state: close instead of reusing. */
   dirty = false
   lastUsed = Date.now()

@@ -1,0 +1,155 @@
+// A client's startup settings (StartupMessage parameters and `options -c name=value`) carried onto the
+// pooled server connections that serve it: PostgreSQL would apply them at login, but a pooled
+// connection logged in once for everybody, so freshet applies the difference each time it lends one.
+
+import { query } from '../protocol/index.js'
+
+/** Startup parameters that are not settings (or that freshet consumes itself). */
+const NOT_SETTINGS = new Set(['user', 'database', 'replication', 'options', 'fallback_application_name'])
+
+/** Settings PostgreSQL reports with ParameterStatus, under the spelling it reports them with. */
+export const REPORTED_SETTINGS: ReadonlyMap<string, string> = new Map([
+  ['application_name', 'application_name'],
+  ['client_encoding', 'client_encoding'],
+  ['datestyle', 'DateStyle'],
+  ['default_transaction_read_only', 'default_transaction_read_only'],
+  ['intervalstyle', 'IntervalStyle'],
+  ['standard_conforming_strings', 'standard_conforming_strings'],
+  ['timezone', 'TimeZone'],
+])
+
+/**
+ * The settings a client asked for at startup, by lower-case name: every StartupMessage parameter that
+ * is a setting (application_name, statement_timeout, TimeZone, ...) and each `-c name=value` or
+ * `--name=value` of `options` (backslash escapes a space, as in libpq). freshet's own `freshet.*`
+ * settings are left out: the session consumes them. `fallback_application_name` counts when
+ * `application_name` is absent.
+ * @example
+ * startupSettings({ user: 'app', application_name: 'api', options: '-c search_path=app,public' })
+ * // Map { 'application_name' => 'api', 'search_path' => 'app,public' }
+ */
+export function startupSettings(params: Readonly<Record<string, string>>): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const [key, value] of Object.entries(params)) {
+    const name = key.toLowerCase()
+    if (NOT_SETTINGS.has(name) || name.startsWith('_pq_.')) continue
+    out.set(name, value)
+  }
+  const fallback = params.fallback_application_name
+  if (fallback !== undefined && !out.has('application_name')) out.set('application_name', fallback)
+  for (const [name, value] of optionSettings(params.options ?? '')) out.set(name, value)
+  for (const name of out.keys()) if (name.startsWith('freshet.')) out.delete(name)
+  return out
+}
+
+/** `-c a=b --c=d` as [name, value] pairs; a backslash escapes the next character (libpq's rule). */
+function optionSettings(options: string): [string, string][] {
+  const words: string[] = []
+  let word = ''
+  let inWord = false
+  for (let i = 0; i < options.length; i++) {
+    const ch = options[i]!
+    if (ch === '\\' && i + 1 < options.length) {
+      word += options[++i]
+      inWord = true
+    } else if (ch === ' ' || ch === '\t' || ch === '\n') {
+      if (inWord) words.push(word)
+      word = ''
+      inWord = false
+    } else {
+      word += ch
+      inWord = true
+    }
+  }
+  if (inWord) words.push(word)
+  const pairs: [string, string][] = []
+  for (let i = 0; i < words.length; i++) {
+    let spec: string | undefined
+    const w = words[i]!
+    if (w === '-c') spec = words[++i]
+    else if (w.startsWith('-c')) spec = w.slice(2)
+    else if (w.startsWith('--')) spec = w.slice(2)
+    const eq = spec?.indexOf('=') ?? -1
+    if (spec === undefined || eq <= 0) continue
+    pairs.push([spec.slice(0, eq).toLowerCase().replace(/-/g, '_'), spec.slice(eq + 1)])
+  }
+  return pairs
+}
+
+/** What a server connection carries: its login ParameterStatus values and what freshet set on it since. */
+export interface SettingsCarrier {
+  /** ParameterStatus values reported at login, under the server's spelling. */
+  readonly parameters: ReadonlyMap<string, string>
+  /** Settings freshet applied on this connection, by lower-case name. */
+  settings: Map<string, string>
+}
+
+/** A query that brings a server connection to a client's settings, and the settings it leaves. */
+export interface SettingsPlan {
+  /** One simple Query message: `SELECT set_config(...), ...; RESET ...`. */
+  readonly message: Buffer
+  /** The connection's `settings` once the query succeeded. */
+  readonly next: Map<string, string>
+}
+
+/**
+ * What must run on `conn` before it serves a client with `wanted` settings, or null when nothing: each
+ * wanted setting that differs from what the connection has (a value freshet set, else the login value
+ * it reported) is set with set_config(), which takes the value as written, like a startup option (so a
+ * list such as `search_path = 'app, public'` stays a list); each setting a previous client left that
+ * this one does not want is RESET to the login value.
+ * @example
+ * planSettings(new Map([['timezone', 'UTC']]), conn) // null when the server already reports UTC
+ */
+export function planSettings(
+  wanted: ReadonlyMap<string, string>,
+  conn: SettingsCarrier,
+): SettingsPlan | null {
+  // hot path (every lend): the usual answer is "nothing", found without allocating
+  if (wanted.size === 0 && conn.settings.size === 0) return null
+  if (!differs(wanted, conn)) return null
+  const sets: string[] = []
+  const resets: string[] = []
+  const next = new Map<string, string>()
+  for (const [name, value] of wanted) {
+    if (conn.settings.get(name) === value) next.set(name, value)
+    else if (needsSet(name, value, conn)) {
+      next.set(name, value)
+      sets.push(`set_config(${literal(name)}, ${literal(value)}, false)`)
+    }
+  }
+  for (const name of conn.settings.keys()) if (!wanted.has(name)) resets.push(`RESET ${identifier(name)}`)
+  const statements = sets.length > 0 ? [`SELECT ${sets.join(', ')}`, ...resets] : resets
+  return { message: query(statements.join('; ')), next }
+}
+
+function differs(wanted: ReadonlyMap<string, string>, conn: SettingsCarrier): boolean {
+  for (const [name, value] of wanted) {
+    if (conn.settings.get(name) !== value && needsSet(name, value, conn)) return true
+  }
+  for (const name of conn.settings.keys()) if (!wanted.has(name)) return true
+  return false
+}
+
+/** Whether `name = value` must be set on `conn`: it has another value there, set by freshet or at login. */
+function needsSet(name: string, value: string, conn: SettingsCarrier): boolean {
+  const applied = conn.settings.get(name)
+  if (applied !== undefined) return applied !== value
+  const reported = REPORTED_SETTINGS.get(name)
+  const atLogin = reported === undefined ? undefined : conn.parameters.get(reported)
+  return atLogin === undefined || !sameValue(atLogin, value)
+}
+
+/** Setting values compare without case, spaces, dashes or underscores: 'UTF8' = 'utf-8', 'ISO, MDY' = 'iso,mdy'. */
+function sameValue(a: string, b: string): boolean {
+  return a.replace(/[\s_-]/g, '').toLowerCase() === b.replace(/[\s_-]/g, '').toLowerCase()
+}
+
+/** An escape-string literal: correct whatever standard_conforming_strings says. */
+function literal(value: string): string {
+  return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
+}
+
+function identifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
