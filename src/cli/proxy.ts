@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util'
 import { startAdmin } from '../admin/admin-server.js'
+import { FreshetMetrics } from '../admin/metrics.js'
 import { loadConfigFile } from '../backend/config-file.js'
 import { RoutingEngine } from '../backend/routing-engine.js'
 import { parseConfig } from '../core/config/parse-config.js'
@@ -44,18 +45,29 @@ export async function startProxy(options: {
     engine = new RoutingEngine(await loadConfigFile(options.configPath))
   }
   await engine.start()
-  const proxy = new ProxyServer(engine, options.listen ? { listen: options.listen } : {})
-  const bound = await proxy.listen()
+  // one registry for the engine's metrics and the proxy's own (backend errors, failovers, latency)
+  const metrics = new FreshetMetrics()
+  const proxy = new ProxyServer(engine, {
+    ...(options.listen ? { listen: options.listen } : {}),
+    observer: metrics,
+  })
+  const detachMetrics = metrics.attachEngine(engine, () => proxy.poolStats())
+  const bound = await proxy.listen().catch((err: unknown) => {
+    detachMetrics()
+    throw err
+  })
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {
     if (options.adminListen !== false) {
       admin = await startAdmin({
         engine,
+        metrics,
         poolStats: () => proxy.poolStats(),
         ...(options.adminListen ? { admin: { listen: options.adminListen } } : {}),
       })
     }
   } catch (err) {
+    detachMetrics()
     await proxy.close(0)
     throw err
   }
@@ -72,6 +84,7 @@ export async function startProxy(options: {
     stop: async () => {
       await proxy.close()
       await admin?.close()
+      detachMetrics()
       await engine.stop()
     },
   }

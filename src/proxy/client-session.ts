@@ -70,9 +70,20 @@ const CURRENT_LSN = queryMessage('SELECT pg_current_wal_lsn()::text')
 const MAX_QUEUED_JOBS = 256
 
 /** What a client session needs from the proxy around it. */
+/** What the proxy reports for its metrics (FreshetMetrics has these methods). */
+export interface ProxyObserver {
+  /** An error talking to node `backend`: a connection that failed or was lost. */
+  backendError(backend: string): void
+  /** A statement moved to another node after its backend failed. */
+  backendFailover(): void
+  /** Seconds from a client's message arriving to its forwarding to a server. */
+  observeProxyRoutingLatency(seconds: number): void
+}
+
 export interface ProxyRuntime {
   readonly engine: RoutingEngine
   readonly pool: ServerPool
+  readonly observer: ProxyObserver | null
   config(): FreshetConfig
   /** Prepared credential of a configured user, or null. */
   credential(user: string): UserCredential | null
@@ -126,7 +137,13 @@ interface Job {
   syncs: number
   classification: Classification | null
   failed: boolean
+  /** performance.now() when the message (or the batch's last message) arrived. */
+  receivedAt: number
   startedAt: number
+  /** Some of the server's answer reached the client: the job can no longer move to another node. */
+  answered: boolean
+  /** Already moved once after a backend failure. */
+  retried: boolean
   /** The statement's trace span (a no-op without an OpenTelemetry SDK), ended when the server answers. */
   span: Span | null
 }
@@ -420,7 +437,10 @@ export class ClientSession implements ServerSink {
           syncs: 1,
           classification: null,
           failed: false,
+          receivedAt: performance.now(),
           startedAt: 0,
+          answered: false,
+          retried: false,
           span: null,
         })
         return
@@ -456,7 +476,10 @@ export class ClientSession implements ServerSink {
           syncs: 1,
           classification: null,
           failed: false,
+          receivedAt: performance.now(),
           startedAt: 0,
+          answered: false,
+          retried: false,
           span: null,
         })
         return
@@ -556,7 +579,10 @@ export class ClientSession implements ServerSink {
       syncs,
       classification: null,
       failed: false,
+      receivedAt: performance.now(),
       startedAt: 0,
+      answered: false,
+      retried: false,
       span: null,
     })
   }
@@ -657,6 +683,7 @@ export class ClientSession implements ServerSink {
         else this.#use(job, conn)
       },
       (err: unknown) => {
+        if (this.#phase === 'closed') return
         if (err instanceof ServerStartupError) {
           this.#flushRun()
           this.#socket.write(err.raw)
@@ -664,6 +691,8 @@ export class ClientSession implements ServerSink {
           this.#failJob(job, null)
           return
         }
+        this.#rt.observer?.backendError(node)
+        if (this.#retryElsewhere(job, node, err)) return
         this.#failJob(job, err)
       },
     )
@@ -722,6 +751,7 @@ export class ClientSession implements ServerSink {
 
   #send(job: Job, conn: ServerConnection): void {
     job.startedAt = performance.now()
+    this.#rt.observer?.observeProxyRoutingLatency((job.startedAt - job.receivedAt) / 1000)
     if (job.whole !== null) {
       if (job.kind === 'simple') {
         conn.unnamedParse = null // a simple Query destroys the unnamed statement
@@ -908,6 +938,14 @@ export class ClientSession implements ServerSink {
         }
         const job = this.#running
         if (job === null) break
+        if (!job.answered && this.#conn !== null && this.#conn.node !== this.#rt.engine.tracker.primary) {
+          // a replica going away (shutdown, terminate) says FATAL before it closes: held back, so that
+          // onServerLost can still move the read to the primary (or report the loss)
+          if (isFatal(buf.subarray(start + HEADER_LENGTH, end))) {
+            this.#runBuf = null // what came before it in this read (a RowDescription) goes too
+            return
+          }
+        }
         job.failed = true
         if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
         break
@@ -947,6 +985,7 @@ export class ClientSession implements ServerSink {
     if (buf === null) return
     this.#runBuf = null
     if (this.#phase === 'closed') return
+    if (this.#running !== null) this.#running.answered = true
     // the server connection reads into a reused buffer and a write may be queued: send a copy
     const out = Buffer.allocUnsafe(this.#runEnd - this.#runStart)
     buf.copy(out, 0, this.#runStart, this.#runEnd)
@@ -1053,24 +1092,24 @@ export class ClientSession implements ServerSink {
 
   onServerLost(conn: ServerConnection, err: Error): void {
     if (this.#conn !== conn || this.#phase === 'closed') return
-    this.#flushRun()
+    if (this.#running === null || this.#running.answered) this.#flushRun()
+    else this.#runBuf = null // nothing of it reached the client: it may still move
     this.#conn = null
     this.#rt.pool.release(conn)
     this.state.setPinned(null, false)
+    this.#rt.observer?.backendError(conn.node)
     const message = `freshet: lost the connection to ${conn.node}: ${err.message}`
+    if (this.#running !== null && this.#txStatus === 'I' && this.state.sessionPin === null) {
+      this.#resetServerState()
+      if (this.#retryElsewhere(this.#running, conn.node, err)) return
+    }
     this.#rt.log('warn', message, { node: conn.node })
     if (this.#txStatus !== 'I' || this.state.sessionPin !== null) {
       // the transaction or session state is gone with the server: the client must reconnect
       this.#terminate(SQLSTATE.FRESHET_NODE_UNAVAILABLE, message)
       return
     }
-    this.#hidden = false
-    this.#applying = null
-    this.#applyError = null
-    this.#lsnSent = false
-    this.#extendedOpen = false
-    this.#parseSlots.length = 0
-    this.#closeSwallow.length = 0
+    this.#resetServerState()
     const job = this.#running
     if (job !== null) {
       endSpan(job, new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', message))
@@ -1082,6 +1121,54 @@ export class ClientSession implements ServerSink {
       this.#running = null
     }
     this.#next()
+  }
+
+  /** Forgets what was in flight on a server connection that is gone. */
+  #resetServerState(): void {
+    this.#hidden = false
+    this.#applying = null
+    this.#applyError = null
+    this.#lsnSent = false
+    this.#extendedOpen = false
+    this.#parseSlots.length = 0
+    this.#closeSwallow.length = 0
+  }
+
+  /**
+   * A read whose replica failed before any of its answer reached the client runs again on the primary,
+   * once, like the library's retry: outside a transaction and session state only, never a write, never
+   * a batch ended by Flush. Returns false when it cannot move.
+   */
+  #retryElsewhere(job: Job, failed: string, err: unknown): boolean {
+    const primary = this.#rt.engine.tracker.primary
+    const c = job.classification
+    if (
+      failed === primary ||
+      job.retried ||
+      job.answered ||
+      job.syncs === 0 ||
+      c === null ||
+      c.kind !== 'read' ||
+      c.requiresPrimary ||
+      this.#txStatus !== 'I' ||
+      this.state.inTransaction ||
+      this.state.sessionPin !== null ||
+      this.#phase !== 'ready'
+    ) {
+      return false
+    }
+    job.retried = true
+    this.#rt.observer?.backendFailover()
+    this.#rt.log(
+      'warn',
+      `retrying a read on ${primary} after ${failed} failed: ${(err as Error)?.message ?? err}`,
+      {
+        node: failed,
+      },
+    )
+    job.span?.addEvent('freshet.retry', { 'freshet.failed_target': failed, 'freshet.target': primary })
+    this.#acquire(job, primary)
+    return true
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -1141,5 +1228,15 @@ function serverError(body: Buffer): Error {
     return Object.assign(new Error(fields.message), { code: fields.code })
   } catch {
     return new Error('the server sent a malformed ErrorResponse')
+  }
+}
+
+/** Whether an ErrorResponse body is FATAL or PANIC: the server closes the connection after it. */
+function isFatal(body: Buffer): boolean {
+  try {
+    const severity = decodeErrorFields(body).severity
+    return severity === 'FATAL' || severity === 'PANIC'
+  } catch {
+    return false
   }
 }

@@ -8,7 +8,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { cancelRequest, parameterStatus } from '../protocol/index.js'
 import { prepareCredential, type UserCredential } from './auth/client-authenticator.js'
-import { ClientSession, type ProxyRuntime } from './client-session.js'
+import { ClientSession, type ProxyObserver, type ProxyRuntime } from './client-session.js'
 import type { LoginIdentity, ServerPoolStats } from './server-pool.js'
 import { ServerPool } from './server-pool.js'
 
@@ -18,6 +18,8 @@ export interface ProxyServerOptions {
   listen?: string
   /** Receives the proxy's log lines; default: the engine's 'log' event. */
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
+  /** Receives backend errors, failovers and routing latency: a FreshetMetrics, or anything alike. */
+  observer?: ProxyObserver
 }
 
 /** `host:port`, `[v6]:port` or `:port` into its parts. */
@@ -47,6 +49,7 @@ export class ProxyServer implements ProxyRuntime {
   readonly #server: Server
   readonly #listen: string
   readonly #log: NonNullable<ProxyServerOptions['log']>
+  readonly observer: ProxyObserver | null
   readonly #sessions = new Set<ClientSession>()
   readonly #byPid = new Map<number, ClientSession>()
   readonly #parameters = new Map<string, Buffer>()
@@ -65,6 +68,7 @@ export class ProxyServer implements ProxyRuntime {
     engine.on('config', this.#onConfig)
     this.#listen = options.listen ?? engine.config.proxy.listen
     this.#log = options.log ?? ((level, message, fields) => engine.emit('log', level, message, fields))
+    this.observer = options.observer ?? null
     this.#server = createServer((socket) => this.#accept(socket))
     this.#server.on('error', (err) => this.#log('error', `proxy listener error: ${err.message}`))
   }
