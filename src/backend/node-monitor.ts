@@ -82,6 +82,18 @@ export class NodeMonitor {
     return this.#options.name
   }
 
+  get url(): string {
+    return this.#options.url
+  }
+
+  get intervalMs(): number {
+    return this.#options.intervalMs
+  }
+
+  get timeoutMs(): number {
+    return this.#options.timeoutMs
+  }
+
   /** Starts probing: the first probe runs at once, later ones on a jittered interval. */
   start(): void {
     this.#stopped = false
@@ -186,7 +198,8 @@ export class NodeMonitor {
   }
 
   #deliver(reading: NodeReading): NodeReading {
-    this.#options.onReading(this.#options.name, reading)
+    // a probe that was in flight when the monitor stopped (node removed or moved) reports nothing
+    if (!this.#stopped) this.#options.onReading(this.#options.name, reading)
     return reading
   }
 

@@ -315,11 +315,18 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   #syncMonitors(): void {
     const cfg = this.#config
     const nodes = this.tracker.nodes()
-    const names = new Set(nodes.map((n) => n.name))
+    const intervalMs = cfg.controls.disable_lag_checks
+      ? cfg.health.interval_ms
+      : Math.min(cfg.lag.interval_ms, cfg.health.interval_ms)
+    const timeoutMs = cfg.health.timeout_ms
+    const byName = new Map(nodes.map((n) => [n.name, n]))
     for (const [name, m] of this.#monitors) {
-      if (!names.has(name)) {
+      const node = byName.get(name)
+      // gone, or moved to another URL, or probed on another schedule: a new monitor takes over
+      if (!node || node.url !== m.url || m.intervalMs !== intervalMs || m.timeoutMs !== timeoutMs) {
         void m.stop()
         this.#monitors.delete(name)
+        this.#readings.delete(name)
       }
     }
     for (const node of nodes) {
@@ -327,10 +334,8 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
       const monitor = new NodeMonitor({
         name: node.name,
         url: node.url,
-        intervalMs: cfg.controls.disable_lag_checks
-          ? cfg.health.interval_ms
-          : Math.min(cfg.lag.interval_ms, cfg.health.interval_ms),
-        timeoutMs: cfg.health.timeout_ms,
+        intervalMs,
+        timeoutMs,
         heartbeatTable: cfg.lag.heartbeat.enabled ? cfg.lag.heartbeat.table : null,
         primaryMark: () => this.#primaryMark,
         onReading: (name, reading) => this.#onReading(name, reading),

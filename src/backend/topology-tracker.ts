@@ -58,8 +58,14 @@ export class TopologyTracker {
     for (const name of [...this.#nodes.keys()]) if (!names.has(name)) this.#nodes.delete(name)
     for (const node of wanted) {
       const existing = this.#nodes.get(node.name)
-      if (existing) existing.config = node
-      else
+      if (existing) {
+        if (existing.config.url !== node.url) {
+          // another server under the same name: what was measured of the old one says nothing of it
+          existing.reading = null
+          existing.latencyEwmaMs = null
+        }
+        existing.config = node
+      } else
         this.#nodes.set(node.name, {
           config: node,
           reading: null,
@@ -77,6 +83,11 @@ export class TopologyTracker {
   /** True while `name` is a tracked node (no array built, unlike `nodes()`: the proxy asks per release). */
   has(name: string): boolean {
     return this.#nodes.has(name)
+  }
+
+  /** The config of a tracked node (its URL may change on reload or discovery). */
+  nodeConfig(name: string): NodeConfig | undefined {
+    return this.#nodes.get(name)?.config
   }
 
   /** Node configs currently tracked. */

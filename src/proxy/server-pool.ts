@@ -70,6 +70,23 @@ export class ServerPool {
   /** Applies new pool sizes and prepared statement cache size (existing connections stay). */
   setConfig(config: FreshetConfig): void {
     this.#config = config
+    // a node now at another address (reload, discovery): its idle connections go at once, busy ones
+    // when they are released
+    for (const node of this.#tracker.nodes()) {
+      const p = this.#nodes.get(node.name)
+      if (!p) continue
+      for (const list of p.idle.values()) {
+        for (const conn of [...list]) if (!this.#atAddress(conn)) conn.destroy()
+      }
+    }
+  }
+
+  /** Whether a connection still points at its node's configured host and port. */
+  #atAddress(conn: ServerConnection): boolean {
+    const node = this.#tracker.nodeConfig(conn.node)
+    if (node === undefined) return false
+    const { host, port } = addressOf(node)
+    return conn.host === host && conn.port === port
   }
 
   #pool(name: string): NodePool {
@@ -231,7 +248,7 @@ export class ServerPool {
       conn.dirty ||
       this.#closed ||
       (lifetimeMs > 0 && Date.now() - conn.createdAt > lifetimeMs) ||
-      !this.#tracker.has(conn.node)
+      !this.#atAddress(conn)
     ) {
       conn.destroy()
       return
@@ -320,11 +337,18 @@ export class ServerPool {
   }
 }
 
+const addresses = new WeakMap<NodeConfig, { host: string; port: number }>()
+
 /** Host and port from a node URL (postgres://user:pw@host:port/db). */
 export function addressOf(node: NodeConfig): { host: string; port: number } {
+  // asked on every release: parse each node config once (configs are replaced, never changed)
+  let address = addresses.get(node)
+  if (address !== undefined) return address
   const url = new URL(node.url)
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
-  return { host: host || '127.0.0.1', port: url.port ? Number(url.port) : 5432 }
+  address = { host: host || '127.0.0.1', port: url.port ? Number(url.port) : 5432 }
+  addresses.set(node, address)
+  return address
 }
 
 /** Whom the node URL logs in as: its user (default postgres) and database (default the user). */
