@@ -14,6 +14,7 @@ import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import {
   BackendCode,
+  BIND_COMPLETE,
   backendKeyData,
   close as closeMessage,
   commandComplete,
@@ -27,7 +28,9 @@ import {
   errorResponse,
   FrameReader,
   FrontendCode,
+  NO_DATA,
   negotiateProtocolVersion,
+  PARSE_COMPLETE,
   ProtocolError,
   parameterStatus,
   parse as parseMessage,
@@ -41,7 +44,7 @@ import {
   type StartupPacket,
   type TransactionStatus,
 } from '../protocol/index.js'
-import { SessionState } from '../session/session-state.js'
+import { onlyFreshetSettings, SessionState } from '../session/session-state.js'
 import type { AuthStep } from './auth/auth-step.js'
 import {
   type ClientAuthenticator,
@@ -153,6 +156,9 @@ interface ParseSlot {
   /** Server-side name created by this Parse: forgotten unless it completes. */
   readonly name: string | null
 }
+
+/** ParameterDescription with no parameters. */
+const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
 
 const CLIENT_SLOT: ParseSlot = Object.freeze({ swallow: false, name: null })
 const INJECTED_UNNAMED_SLOT: ParseSlot = Object.freeze({ swallow: true, name: null })
@@ -635,6 +641,10 @@ export class ClientSession implements ServerSink {
         this.#running = null
         return
       }
+    } else if (job.kind === 'extended' && c?.settings !== undefined && this.#answerSettingsBatch(job, c)) {
+      this.#running = null
+      this.#next()
+      return
     }
     const conn = this.#conn
     if (conn !== null) {
@@ -657,6 +667,61 @@ export class ClientSession implements ServerSink {
       return
     }
     this.#routed(job, engine.decide(c, this.state.view(), context))
+  }
+
+  /**
+   * `SET freshet.freshness = ...` over the extended protocol (postgres.js, JDBC and others send every
+   * statement that way): answered here like the simple-protocol form, never sent to the server. Only a
+   * batch about that one statement qualifies (Parse, Bind, Describe, Execute of the portal it binds,
+   * Sync, Flush); anything else in it and the batch goes to the server as it is.
+   */
+  #answerSettingsBatch(job: Job, c: Classification): boolean {
+    const items = job.items!
+    let bound = false
+    for (const item of items) {
+      switch (item.code) {
+        case FrontendCode.Parse:
+        case FrontendCode.Bind:
+          if (item.text !== job.sql) return false
+          if (item.code === FrontendCode.Bind) bound = true
+          break
+        case FrontendCode.Describe:
+          if (item.statementTarget ? item.text !== job.sql : !bound) return false
+          break
+        case FrontendCode.Execute:
+          if (!bound) return false
+          break
+        case FrontendCode.Sync:
+        case FrontendCode.Flush:
+          break
+        default:
+          return false
+      }
+    }
+    if (!onlyFreshetSettings(c)) return false
+    const out: Buffer[] = []
+    for (const item of items) {
+      switch (item.code) {
+        case FrontendCode.Parse:
+          out.push(PARSE_COMPLETE)
+          break
+        case FrontendCode.Bind:
+          out.push(BIND_COMPLETE)
+          break
+        case FrontendCode.Describe:
+          if (item.statementTarget) out.push(NO_PARAMETERS)
+          out.push(NO_DATA)
+          break
+        case FrontendCode.Execute:
+          out.push(commandComplete(this.state.consumeSettings(c)!))
+          break
+        case FrontendCode.Sync:
+          out.push(readyForQuery(this.#txStatus))
+          break
+      }
+    }
+    this.#socket.write(Buffer.concat(out))
+    return true
   }
 
   #routed(job: Job, decision: Decision): void {

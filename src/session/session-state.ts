@@ -84,8 +84,7 @@ export class SessionState {
    */
   consumeSettings(c: Classification): 'SET' | 'RESET' | null {
     const settings = c.settings
-    if (!settings || settings.length === 0 || c.statementCount !== 1) return null
-    for (const s of settings) if (!FRESHET_SETTING.test(s.name)) return null
+    if (!settings || !onlyFreshetSettings(c)) return null
     for (const s of settings) {
       if (s.name === 'freshet.freshness') this.sessionTier = s.value ?? undefined
     }
@@ -119,4 +118,12 @@ export class SessionState {
     })
     return this.#context
   }
+}
+
+/** A single SET/RESET of freshet's own settings only (`freshet.*`): answered by freshet, never by PostgreSQL. */
+export function onlyFreshetSettings(c: Classification): boolean {
+  const settings = c.settings
+  if (!settings || settings.length === 0 || c.statementCount !== 1) return false
+  for (const s of settings) if (!FRESHET_SETTING.test(s.name)) return false
+  return true
 }

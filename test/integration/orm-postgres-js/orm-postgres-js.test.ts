@@ -88,15 +88,29 @@ describe('postgres.js through the proxy', () => {
     }
   })
 
-  it('forwards SET freshet.freshness sent as a prepared statement to PostgreSQL (no tier)', async () => {
+  it('takes SET freshet.freshness sent as a prepared statement (extended protocol) too', async () => {
     const own = postgres(f.url(), { max: 1, onnotice: () => {} })
     try {
       await own`SET freshet.freshness = 'eventual'`
-      const [row] = await own<(PortRow & { s: string })[]>`SELECT inet_server_port() AS port,
-        current_setting('freshet.freshness', true) AS s`
-      // PostgreSQL took it as a custom setting; freshet did not see it.
-      assert.equal(row?.s, 'eventual')
-      assert.equal(f.nodeOf(row!.port), 'primary')
+      const rows = await nodesOf(3, async () => {
+        const [row] = await own<(PortRow & { s: string | null })[]>`SELECT inet_server_port() AS port,
+          current_setting('freshet.freshness', true) AS s`
+        // freshet answered it: PostgreSQL never saw a custom setting of that name
+        assert.equal(row?.s, null)
+        return [row!]
+      })
+      assert.ok(
+        rows.every((n) => n.startsWith('replica_')),
+        `${rows}`,
+      )
+      // prepared again (same text, postgres.js reuses its statement): answered again
+      await own`RESET freshet.freshness`
+      await own`SET freshet.freshness = 'eventual'`
+      await own`RESET freshet.freshness`
+      assert.deepEqual(await nodesOf(2, () => own<PortRow[]>`SELECT inet_server_port() AS port`), [
+        'primary',
+        'primary',
+      ])
     } finally {
       await own.end()
     }

@@ -287,6 +287,16 @@ describe('proxy wire: real clients', () => {
         assert.match(await servedBy(c, WHERE), /^replica_/)
         await c.query('RESET freshet.freshness')
         assert.equal(await servedBy(c, WHERE), 'primary')
+        // the extended protocol (a named statement: Parse, then Bind/Execute only on reuse) too
+        const set = { name: 'fresh', text: "SET freshet.freshness = 'eventual'" }
+        assert.equal((await c.query(set)).command, 'SET')
+        assert.match(await servedBy(c, WHERE), /^replica_/)
+        await c.query({ name: 'unfresh', text: 'RESET freshet.freshness' })
+        assert.equal(await servedBy(c, WHERE), 'primary')
+        assert.equal((await c.query(set)).command, 'SET')
+        assert.match(await servedBy(c, WHERE), /^replica_/)
+        const server = await c.query("SELECT current_setting('freshet.freshness', true) AS s")
+        assert.equal(server.rows[0].s, null, 'the SET never reached PostgreSQL')
       })
       const viaOptions = new pg.Client({
         connectionString: f.url(),
