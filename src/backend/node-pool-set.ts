@@ -4,6 +4,9 @@
 import pg from 'pg'
 import type { FreshetConfig, NodeConfig } from '../core/config/schema.js'
 import { BackpressureError, NodeUnavailableError } from '../core/errors.js'
+
+export { isRecoveryConflict } from '../core/errors.js'
+
 import type { TopologyTracker } from './topology-tracker.js'
 
 /** Extra node-postgres settings applied to every node pool (ssl, types, Client class ...). */
@@ -51,12 +54,6 @@ export function isConnectionError(err: unknown): boolean {
   return /timeout exceeded when trying to connect|Connection terminated|connection ended|Client has encountered a connection error/i.test(
     e.message ?? '',
   )
-}
-
-/** A replica cancelled the statement because of a conflict with WAL replay: safe to retry a read elsewhere. */
-export function isRecoveryConflict(err: unknown): boolean {
-  const e = err as { code?: string; message?: string }
-  return (e?.code === '40001' || e?.code === '40P01') && /conflict with recovery/i.test(e.message ?? '')
 }
 
 /**

@@ -95,3 +95,12 @@ export class NodeUnavailableError extends FreshetError {}
 export function isFreshetError(value: unknown): value is FreshetError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
 }
+
+/**
+ * A replica cancelled the statement because of a conflict with WAL replay (SQLSTATE 40001 or 40P01,
+ * "canceling statement due to conflict with recovery"): safe to retry a read elsewhere.
+ */
+export function isRecoveryConflict(err: unknown): boolean {
+  const e = err as { code?: string; message?: string }
+  return (e?.code === '40001' || e?.code === '40P01') && /conflict with recovery/i.test(e.message ?? '')
+}

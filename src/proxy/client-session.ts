@@ -9,7 +9,7 @@ import { failSpan, startStatementSpan } from '../admin/statement-span.js'
 import type { RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
-import { isFreshetError, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
+import { isFreshetError, isRecoveryConflict, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import {
@@ -25,6 +25,7 @@ import {
   decodeParse,
   decodeQuery,
   decodeStartupPacket,
+  type ErrorFields,
   errorResponse,
   FrameReader,
   FrontendCode,
@@ -147,6 +148,8 @@ interface Job {
   answered: boolean
   /** Already moved once after a backend failure. */
   retried: boolean
+  /** A replica cancelled it for a recovery conflict (that message); it moves at ReadyForQuery. */
+  conflict: string | null
   /** The statement's trace span (a no-op without an OpenTelemetry SDK), ended when the server answers. */
   span: Span | null
 }
@@ -447,6 +450,7 @@ export class ClientSession implements ServerSink {
           startedAt: 0,
           answered: false,
           retried: false,
+          conflict: null,
           span: null,
         })
         return
@@ -486,6 +490,7 @@ export class ClientSession implements ServerSink {
           startedAt: 0,
           answered: false,
           retried: false,
+          conflict: null,
           span: null,
         })
         return
@@ -589,6 +594,7 @@ export class ClientSession implements ServerSink {
       startedAt: 0,
       answered: false,
       retried: false,
+      conflict: null,
       span: null,
     })
   }
@@ -983,6 +989,12 @@ export class ClientSession implements ServerSink {
           this.#hiddenDone()
           return
         }
+        const job = this.#running
+        if (job !== null && job.conflict !== null && buf[start + HEADER_LENGTH] === STATUS_IDLE) {
+          this.#runBuf = null
+          this.#moveAfterConflict(job, this.#conn!)
+          return
+        }
         this.#append(buf, start, end)
         this.#flushRun()
         this.#ready(buf[start + HEADER_LENGTH]!)
@@ -1003,11 +1015,25 @@ export class ClientSession implements ServerSink {
         }
         const job = this.#running
         if (job === null) break
-        if (!job.answered && this.#conn !== null && this.#conn.node !== this.#rt.engine.tracker.primary) {
-          // a replica going away (shutdown, terminate) says FATAL before it closes: held back, so that
-          // onServerLost can still move the read to the primary (or report the loss)
-          if (isFatal(buf.subarray(start + HEADER_LENGTH, end))) {
-            this.#runBuf = null // what came before it in this read (a RowDescription) goes too
+        const conn = this.#conn
+        if (!job.answered && conn !== null && conn.node !== this.#rt.engine.tracker.primary) {
+          const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
+          if (fields !== null && (fields.severity === 'FATAL' || fields.severity === 'PANIC')) {
+            // a replica going away (shutdown, terminate) says FATAL before it closes: held back, so
+            // that onServerLost can still move the read to the primary (or report the loss); what came
+            // before it in this read (a RowDescription) goes too
+            this.#runBuf = null
+            return
+          }
+          if (
+            fields !== null &&
+            isRecoveryConflict(fields) &&
+            job.syncs === 1 &&
+            this.#canRetry(job, conn.node)
+          ) {
+            // the replica cancelled the read to replay WAL: held back, and the read moves at ReadyForQuery
+            this.#runBuf = null
+            job.conflict = fields.message
             return
           }
         }
@@ -1205,23 +1231,8 @@ export class ClientSession implements ServerSink {
    * a batch ended by Flush. Returns false when it cannot move.
    */
   #retryElsewhere(job: Job, failed: string, err: unknown): boolean {
+    if (!this.#canRetry(job, failed)) return false
     const primary = this.#rt.engine.tracker.primary
-    const c = job.classification
-    if (
-      failed === primary ||
-      job.retried ||
-      job.answered ||
-      job.syncs === 0 ||
-      c === null ||
-      c.kind !== 'read' ||
-      c.requiresPrimary ||
-      this.#txStatus !== 'I' ||
-      this.state.inTransaction ||
-      this.state.sessionPin !== null ||
-      this.#phase !== 'ready'
-    ) {
-      return false
-    }
     job.retried = true
     this.#rt.observer?.backendFailover()
     this.#rt.log(
@@ -1234,6 +1245,40 @@ export class ClientSession implements ServerSink {
     job.span?.addEvent('freshet.retry', { 'freshet.failed_target': failed, 'freshet.target': primary })
     this.#acquire(job, primary)
     return true
+  }
+
+  /** Whether `job` may still run again on the primary after `failed` let it down. */
+  #canRetry(job: Job, failed: string): boolean {
+    const c = job.classification
+    return !(
+      failed === this.#rt.engine.tracker.primary ||
+      job.retried ||
+      job.answered ||
+      job.syncs === 0 ||
+      c === null ||
+      c.kind !== 'read' ||
+      c.requiresPrimary ||
+      this.#txStatus !== 'I' ||
+      this.state.inTransaction ||
+      this.state.sessionPin !== null ||
+      this.#phase !== 'ready'
+    )
+  }
+
+  /**
+   * After a replica cancelled a read for a recovery conflict (its error and ReadyForQuery held back):
+   * the connection is clean and goes back, and the read runs again on the primary.
+   */
+  #moveAfterConflict(job: Job, conn: ServerConnection): void {
+    const message = job.conflict!
+    job.conflict = null
+    for (const slot of this.#parseSlots) if (slot.name !== null) conn.forgetPrepared(slot.name)
+    conn.unnamedParse = null
+    this.#resetServerState()
+    this.#conn = null
+    this.state.setPinned(null, false)
+    this.#rt.pool.release(conn)
+    this.#retryElsewhere(job, conn.node, new Error(message))
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -1296,12 +1341,11 @@ function serverError(body: Buffer): Error {
   }
 }
 
-/** Whether an ErrorResponse body is FATAL or PANIC: the server closes the connection after it. */
-function isFatal(body: Buffer): boolean {
+/** An ErrorResponse body's fields, or null when it is malformed. */
+function errorFieldsOf(body: Buffer): ErrorFields | null {
   try {
-    const severity = decodeErrorFields(body).severity
-    return severity === 'FATAL' || severity === 'PANIC'
+    return decodeErrorFields(body)
   } catch {
-    return false
+    return null
   }
 }

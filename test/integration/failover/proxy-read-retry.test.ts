@@ -8,8 +8,9 @@ import pg from 'pg'
 import { RoutingEngine } from '../../../src/backend/routing-engine.js'
 import { type RunningProxy, startProxy } from '../../../src/cli/proxy.js'
 import { parseConfig } from '../../../src/core/config/parse-config.js'
+import { createPool } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from '../library/cluster-config.js'
+import { configFor, eventually, nodeByPort, poolReady } from '../library/cluster-config.js'
 
 const SLOW_READ =
   '/* FRESHNESS: EVENTUAL */ SELECT inet_server_port() AS port, true AS slept FROM pg_sleep(0.8)'
@@ -27,11 +28,15 @@ describe('proxy: a read whose replica dies moves to the primary', () => {
   }
 
   /** Runs `fn` once the slow read is executing on replica_1, and returns what the client got. */
-  async function readWhile(fn: () => Promise<void>): Promise<{ node: string; slept: boolean }> {
+  async function readWhile(
+    fn: () => Promise<void>,
+    sql = SLOW_READ,
+    run?: (sql: string) => Promise<{ port: number; slept: boolean }[]>,
+  ): Promise<{ node: string; slept: boolean }> {
     const client = new pg.Client({ connectionString: `postgres://app:app@${running.address}/freshet` })
     await client.connect()
     try {
-      const read = client.query(SLOW_READ)
+      const read = run ? run(sql) : client.query(sql).then((r) => r.rows)
       await eventually('the read runs on replica_1', async () => {
         const res = await cluster.query(
           'replica_1',
@@ -40,8 +45,8 @@ describe('proxy: a read whose replica dies moves to the primary', () => {
         return res.rows[0]?.n === 1
       })
       await fn()
-      const { rows } = await read
-      return { node: nodeOf(Number(rows[0].port)), slept: rows[0].slept }
+      const rows = await read
+      return { node: nodeOf(Number(rows[0]!.port)), slept: rows[0]!.slept }
     } finally {
       await client.end()
     }
@@ -91,6 +96,33 @@ describe('proxy: a read whose replica dies moves to the primary', () => {
     assert.deepEqual(got, { node: 'primary', slept: true })
     assert.equal(await metric('proxy_backend_errors_total{backend="replica_1"}'), errors + 1)
     assert.equal(await metric('proxy_backend_failover_total'), failovers + 1)
+  })
+
+  it('when the replica cancels it for a recovery conflict (40001), through the proxy and the library', async () => {
+    // the replica cancels a conflicting query at once instead of delaying replay
+    await cluster.query('replica_1', 'ALTER SYSTEM SET max_standby_streaming_delay = 0')
+    await cluster.query('replica_1', 'SELECT pg_reload_conf()')
+    await cluster.query('primary', 'CREATE TABLE IF NOT EXISTS conflicted (id int)')
+    await cluster.query('primary', 'INSERT INTO conflicted VALUES (1)')
+    await cluster.waitForCatchUp()
+    const conflict = async () => {
+      // an ACCESS EXCLUSIVE lock replayed on the replica conflicts with the read holding ACCESS SHARE
+      await cluster.query('primary', 'BEGIN; LOCK TABLE conflicted IN ACCESS EXCLUSIVE MODE; COMMIT')
+    }
+    const read = `${SLOW_READ}, conflicted`
+    const failovers = await metric('proxy_backend_failover_total')
+    const viaProxy = await readWhile(conflict, read)
+    assert.deepEqual(viaProxy, { node: 'primary', slept: true })
+    assert.equal(await metric('proxy_backend_failover_total'), failovers + 1)
+
+    const pool = createPool(configFor(cluster, { routing: { read_only_functions: ['pg_sleep'] } }))
+    try {
+      await poolReady(pool)
+      const viaLibrary = await readWhile(conflict, read, async (sql) => (await pool.query(sql)).rows)
+      assert.deepEqual(viaLibrary, { node: 'primary', slept: true })
+    } finally {
+      await pool.end()
+    }
   })
 
   it('when the replica is killed with SIGKILL (the socket just closes)', async () => {
