@@ -98,7 +98,7 @@ export function parentContext(hint: string | undefined, fallback: string | undef
 /**
  * Runs `fn` inside an active client span named after the statement class (`freshet read`, `freshet
  * write`, ...), so instrumentation below (pg's own, if installed) nests under it. Errors, including a
- * decision that cannot be served (57P05), mark the span failed.
+ * decision that cannot be served (ZF001), mark the span failed.
  * @example
  * const res = await withStatementSpan(decision, classification, () => client.query(sql, values))
  */

@@ -37,7 +37,7 @@ class Budget {
 interface NodePool {
   readonly config: NodeConfig
   readonly pool: pg.Pool
-  readonly isPrimaryConfig: boolean
+  readonly isPrimaryRole: boolean
   readonly budgets: Map<string, Budget>
   /** Client -> epoch ms it was last released, for validation after long idle. */
   readonly lastUsed: WeakMap<pg.PoolClient, number>
@@ -134,8 +134,16 @@ export class NodePoolSet {
   async acquire(
     node: string,
     tier: string | null,
-  ): Promise<{ client: pg.PoolClient; release: (err?: unknown) => void }> {
-    const np = this.#pools.get(node)
+  ): Promise<{ client: pg.PoolClient; release: (err?: unknown, destroy?: boolean) => void }> {
+    let np = this.#pools.get(node)
+    if (np !== undefined && !this.#ended && np.isPrimaryRole !== (node === this.#tracker.primary)) {
+      // the node changed role (failover): a pool with the settings of its new role takes over, and
+      // the old one closes as its connections come back
+      const old = np
+      np = this.#create(old.config)
+      this.#pools.set(node, np)
+      void old.pool.end().catch(() => {})
+    }
     if (!np || this.#ended) {
       throw new NodeUnavailableError(
         'FRESHET_NODE_UNAVAILABLE',
@@ -167,21 +175,30 @@ export class NodePoolSet {
         },
       )
     }
-    if (this.#needsValidation(np, client)) await this.#validate(np, client)
+    if (this.#needsValidation(np, client)) {
+      try {
+        await this.#validate(np, client)
+      } catch (err) {
+        budget?.release()
+        this.#tracker.breaker(node)?.failure()
+        throw err
+      }
+    }
     np.active++
     this.#onPoolEvent('acquire', node, client)
     let released = false
     return {
       client,
-      release: (err?: unknown) => {
+      // destroy: the connection holds state nobody else may inherit (session state, an open transaction)
+      release: (err?: unknown, destroy = false) => {
         if (released) return
         released = true
         np.active--
         budget?.release()
-        const broken = err !== undefined && isConnectionError(err)
+        const broken = destroy || (err !== undefined && isConnectionError(err))
         if (!broken) np.lastUsed.set(client, Date.now())
         this.#onPoolEvent('release', node, err, client)
-        client.release(broken ? (err as Error) : undefined)
+        client.release(broken ? ((err as Error | undefined) ?? new Error('destroyed on release')) : undefined)
       },
     }
   }
@@ -247,12 +264,13 @@ export class NodePoolSet {
   }
 
   #settings(np: NodePool) {
-    return np.isPrimaryConfig ? this.#config.pools.primary : this.#config.pools.replicas
+    return np.isPrimaryRole ? this.#config.pools.primary : this.#config.pools.replicas
   }
 
   #create(node: NodeConfig): NodePool {
-    const isPrimaryConfig = node.name === this.#config.cluster.primary.name
-    const s = isPrimaryConfig ? this.#config.pools.primary : this.#config.pools.replicas
+    // by the node's role now, not its place in the config: a promoted replica gets the primary's pool
+    const isPrimaryRole = node.name === this.#tracker.primary
+    const s = isPrimaryRole ? this.#config.pools.primary : this.#config.pools.replicas
     const timeout = this.#config.pools.replica_statement_timeout_ms
     const pool = new pg.Pool({
       application_name: 'freshet',
@@ -264,7 +282,7 @@ export class NodePoolSet {
       idleTimeoutMillis: s.idle_timeout_ms,
       maxLifetimeSeconds: s.max_lifetime_sec,
       // Replicas only: a statement_timeout so a runaway read cannot hold a replica connection forever.
-      ...(!isPrimaryConfig && timeout > 0 ? { options: `-c statement_timeout=${timeout}` } : {}),
+      ...(!isPrimaryRole && timeout > 0 ? { options: `-c statement_timeout=${timeout}` } : {}),
     })
     pool.on('error', (err) => {
       // An idle connection died (node restarted, network): pg removes it; the breaker hears about it.
@@ -280,7 +298,7 @@ export class NodePoolSet {
       this.#onPoolEvent('connect', node.name, client)
     })
     pool.on('remove', (client) => this.#onPoolEvent('remove', node.name, client))
-    return { config: node, pool, isPrimaryConfig, budgets: new Map(), lastUsed: new WeakMap(), active: 0 }
+    return { config: node, pool, isPrimaryRole, budgets: new Map(), lastUsed: new WeakMap(), active: 0 }
   }
 
   #budget(np: NodePool, tier: string): Budget | null {
@@ -295,7 +313,7 @@ export class NodePoolSet {
   }
 
   #needsValidation(np: NodePool, client: pg.PoolClient): boolean {
-    if (np.isPrimaryConfig) return false
+    if (np.isPrimaryRole) return false
     const interval = this.#config.pools.replicas.validation_interval_ms
     const last = np.lastUsed.get(client)
     return interval > 0 && last !== undefined && Date.now() - last >= interval

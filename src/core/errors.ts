@@ -19,12 +19,14 @@ export type FreshetErrorCode =
   | 'FRESHET_AUTH'
   | 'FRESHET_CLUSTER'
 
-/** SQLSTATE the proxy reports for each code (class 08 connection, 53 resources, 57 operator, F0 config). */
+/** SQLSTATE the proxy reports for each code (08 connection, 53 resources, 57 operator, F0 config, ZF freshet's own). */
 export const SQLSTATE: Readonly<Record<FreshetErrorCode, string>> = Object.freeze({
   FRESHET_CONFIG_INVALID: 'F0000',
   FRESHET_CONFIG_VERSION: 'F0000',
-  FRESHET_NO_ELIGIBLE_NODE: '57P05', // custom in class 57: no node satisfies the freshness tier
-  FRESHET_UNANNOTATED_READ: '57P06',
+  // freshet's own class ZF (implementation-defined classes start with I-Z; PostgreSQL uses none in Z):
+  // not 57P05/57P06, which PostgreSQL 14+ gives idle_session_timeout and later codes
+  FRESHET_NO_ELIGIBLE_NODE: 'ZF001', // no node satisfies the freshness tier
+  FRESHET_UNANNOTATED_READ: 'ZF002',
   FRESHET_FALLBACK_RATE_LIMITED: '53400',
   FRESHET_BACKPRESSURE: '53300',
   FRESHET_NODE_UNAVAILABLE: '08006',

@@ -23,7 +23,7 @@ import {
 interface Pin {
   node: string
   client: pg.PoolClient
-  release: (err?: unknown) => void
+  release: (err?: unknown, destroy?: boolean) => void
   /** Why it is held after the transaction ends (session state), or null. */
   session: string | null
 }
@@ -109,21 +109,24 @@ export class FreshetClient extends EventEmitter {
     if (this.#released) return
     this.#released = true
     const pin = this.#pin
+    const inTransaction = this.#inTransaction
     this.#pin = null
     this.#inTransaction = false
     if (pin) {
       pin.client.removeAllListeners('notification')
       pin.client.removeAllListeners('notice')
-      // A connection holding session state (temp tables, LISTEN, SET) must not serve anyone else as is.
-      pin.release(
-        err
-          ? err === true
-            ? new Error('released with error')
-            : err
-          : pin.session
-            ? new Error('session state')
-            : undefined,
-      )
+      // Closed rather than reused: a connection released with an error (pg's rule), one holding session
+      // state (temp tables, LISTEN, SET, advisory locks) or one left inside a transaction.
+      const reason = err
+        ? err === true
+          ? new Error('released with error')
+          : err
+        : pin.session
+          ? new Error(`session state (${pin.session})`)
+          : inTransaction
+            ? new Error('released inside a transaction')
+            : undefined
+      pin.release(reason, reason !== undefined)
     }
   }
 

@@ -85,7 +85,7 @@ function fieldsMessage(code: number, fields: ErrorInput): Buffer {
 
 /**
  * ErrorResponse ('E').
- * @example errorResponse({ severity: 'ERROR', code: '57P05', message: 'freshet: no replica within near_rt' })
+ * @example errorResponse({ severity: 'ERROR', code: 'ZF001', message: 'freshet: no replica within near_rt' })
  */
 export function errorResponse(fields: ErrorInput): Buffer {
   return fieldsMessage(BackendCode.ErrorResponse, fields)

@@ -70,11 +70,9 @@ export class ServerPool {
   /** Applies new pool sizes and prepared statement cache size (existing connections stay). */
   setConfig(config: FreshetConfig): void {
     this.#config = config
-    // a node now at another address (reload, discovery): its idle connections go at once, busy ones
-    // when they are released
-    for (const node of this.#tracker.nodes()) {
-      const p = this.#nodes.get(node.name)
-      if (!p) continue
+    // a node removed or now at another address (reload, discovery): its idle connections go at once,
+    // busy ones when they are released
+    for (const p of this.#nodes.values()) {
       for (const list of p.idle.values()) {
         for (const conn of [...list]) if (!this.#atAddress(conn)) conn.destroy()
       }

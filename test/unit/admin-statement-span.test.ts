@@ -123,7 +123,7 @@ describe('statement spans', () => {
         throw new NoEligibleNodeError('FRESHET_NO_ELIGIBLE_NODE', 'no replica within near_rt')
       }),
     )
-    assert.equal(last().attributes['db.response.status_code'], '57P05')
+    assert.equal(last().attributes['db.response.status_code'], 'ZF001')
   })
 
   it('startStatementSpan (the proxy) is not active and takes its parent from the hint only', () => {

@@ -94,6 +94,14 @@ describe('Classifier engines and rules', () => {
     const p = c.classify('SELECT * FROM t FOR UPDATE')
     assert.equal(p.reason, 'locking_read')
     assert.equal(p.rule, undefined)
+    // a rule that would allow a replica still goes through the parser's write check
+    for (const sql of ['SELECT * FROM reports FOR UPDATE', "SELECT nextval('s') FROM reports"]) {
+      const w = c.classify(sql)
+      assert.equal(w.requiresPrimary, true, sql)
+      assert.equal(w.kind, 'write', sql)
+      assert.equal(w.rule?.action, 'tier:eventual', `${sql}: the rule is kept, the write check wins`)
+    }
+    assert.deepEqual(c.classify('SELECT * FROM dashboards FOR SHARE').requiresPrimary, true)
   })
 
   test('ast engine ignores rules', () => {

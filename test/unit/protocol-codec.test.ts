@@ -92,7 +92,7 @@ describe('backend messages round trip', () => {
   it('ErrorResponse and NoticeResponse keep every field', () => {
     const fields = {
       severity: 'ERROR',
-      code: '57P05',
+      code: 'ZF001',
       message: 'freshet: no replica within near_rt',
       detail: 'replica_1 lag 900 ms',
       hint: 'use eventual',

@@ -389,8 +389,13 @@ const ROWS: Row[] = [
   },
   {
     name: '5: tier from a domains table',
-    c: read({ tables: ['users', 'orders'] }),
+    c: read({ tables: ['orders'] }),
     expect: { target: 'r1', tier: 'near_rt', tierSource: 'domain', domainTable: 'orders' },
+  },
+  {
+    name: '5: a table without a domain makes the read unannotated (its data was never declared stale-tolerant)',
+    c: read({ tables: ['users', 'orders'] }),
+    expect: { target: 'primary', reason: 'unannotated_primary', tierSource: 'unannotated' },
   },
   {
     name: '5: the strictest domains table wins',

@@ -82,6 +82,8 @@ describe('TierResolver', () => {
     [['users', 'orders', 'ledger_entries'], 'strict', 'ledger_entries'],
     [['users', 'orders'], 'near_rt', 'public.orders'],
     [['other'], null, null],
+    [['orders', 'other'], null, null],
+    [['pg_catalog.pg_class', 'information_schema.tables', 'orders'], 'near_rt', 'public.orders'],
     [[], null, null],
   ]
   for (const [tables, tier, table] of rows) {

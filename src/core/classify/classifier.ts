@@ -203,7 +203,14 @@ export class Classifier {
       // rules see the text without comments (a leading hint must not defeat `^SELECT`)
       const text = stripComments(sql).trimStart()
       for (const r of this.#rules) {
-        if (r.re.test(text)) return this.#fromRule(sql, r)
+        if (!r.re.test(text)) continue
+        // hybrid: a rule that lets a statement go to a replica still has to pass the parser's write
+        // check (a `^SELECT` rule must not send SELECT ... FOR UPDATE or nextval() to a replica); the
+        // parsed class carries the rule, and the decider applies it only to reads
+        if (this.#engine === 'hybrid' && r.rule.action !== 'route_primary') {
+          return Object.freeze({ ...this.#parsed(sql), rule: r.rule })
+        }
+        return this.#fromRule(sql, r)
       }
     }
     if (this.#engine === 'regex' && !SESSION_KEYWORDS.has(firstKeyword(sql))) {
@@ -219,6 +226,11 @@ export class Classifier {
         fingerprint: fingerprint(normalized),
       } satisfies Classification)
     }
+    return this.#parsed(sql)
+  }
+
+  /** The parser's classification, through the normalized-text cache. */
+  #parsed(sql: string): Classification {
     const normalized = normalizeSql(sql)
     const shared = this.#normalized.get(normalized)
     if (shared !== undefined) {

@@ -78,11 +78,17 @@ export class TierResolver {
     return [...this.#tiers.keys()]
   }
 
-  /** The strictest (smallest max_lag_ms; first on ties) `domains` tier among `tables`, or null. */
+  /**
+   * The strictest (smallest max_lag_ms; first on ties) `domains` tier among `tables`, or null. Also null
+   * when one of the tables has no domain: nobody said its data may be stale, so the statement is
+   * unannotated (`routing.unannotated` decides) rather than taking the other tables' tier. System
+   * catalogs (`pg_catalog.*`, `information_schema.*`) do not count.
+   */
   strictestDomain(tables: readonly string[]): DomainMatch | null {
     if (this.#domains.size === 0) return null
     let best: DomainMatch | null = null
     for (const table of tables) {
+      if (table.startsWith('pg_catalog.') || table.startsWith('information_schema.')) continue
       let match = this.#domains.get(table)
       if (match === undefined) {
         const dot = table.lastIndexOf('.')
@@ -93,7 +99,8 @@ export class TierResolver {
         const lower = table.toLowerCase()
         if (lower !== table) match = this.#domains.get(lower)
       }
-      if (match !== undefined && (best === null || match.tier.maxLagMs < best.tier.maxLagMs)) best = match
+      if (match === undefined) return null
+      if (best === null || match.tier.maxLagMs < best.tier.maxLagMs) best = match
     }
     return best
   }

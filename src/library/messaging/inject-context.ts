@@ -1,5 +1,6 @@
 // Producer side of freshet/messaging: the current scope's route hint, write token and traceparent into message headers.
 
+import { isSpanContextValid, trace } from '@opentelemetry/api'
 import { currentContext } from '../context.js'
 import {
   LSN_HEADER,
@@ -20,7 +21,8 @@ export interface InjectOptions {
 /**
  * Adds freshet's propagation headers to a message's headers: `x-db-route-hint` (the scope's tier, or
  * `primary` under withPrimary), `x-primary-lsn` (the later of the token the scope received and its own
- * last write) and `traceparent`. Headers the scope has no value for are left alone. Works with any
+ * last write) and `traceparent` (of the active OpenTelemetry span when there is one, so the consumer's
+ * spans join the producer's trace; else the one the scope received). Headers the scope has no value for are left alone. Works with any
  * broker whose headers are string maps (AMQP, Kafka, NATS, Redis stream fields, SQS attributes).
  * @example
  * import { injectContext } from 'freshet/messaging'
@@ -36,6 +38,14 @@ export function injectContext(
   if (hint) headers[ROUTE_HINT_HEADER] = hint
   const token = tokenOf(store) ?? options.pool?.lastWriteToken() ?? undefined
   if (token) headers[LSN_HEADER] = token
-  if (store?.traceparent) headers[TRACEPARENT_HEADER] = store.traceparent
+  const traceparent = activeTraceparent() ?? store?.traceparent
+  if (traceparent) headers[TRACEPARENT_HEADER] = traceparent
   return headers
+}
+
+/** The W3C traceparent of the active OpenTelemetry span (the producer's own), if an SDK made one. */
+function activeTraceparent(): string | undefined {
+  const sc = trace.getActiveSpan()?.spanContext()
+  if (sc === undefined || !isSpanContextValid(sc)) return undefined
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`
 }

@@ -19,7 +19,7 @@ describe('library under failures', () => {
     nodeOf = nodeByPort(cluster)
     await cluster.query('primary', 'CREATE TABLE events (id serial PRIMARY KEY, note text)')
     await cluster.waitForCatchUp()
-    pool = createPool(configFor(cluster))
+    pool = createPool(configFor(cluster, { pools: { replica_statement_timeout_ms: 5000, slow_start_ms: 0 } }))
     await pool.ready()
     await eventually('replicas healthy', () => pool.snapshot().every((n) => n.healthy))
   })
@@ -90,6 +90,12 @@ describe('library under failures', () => {
     )
     const rows = (await pool.query('SELECT note FROM events ORDER BY id')).rows.map((r) => r.note)
     assert.deepEqual(rows, ['before failover', 'after failover'])
+    // the new primary's connections have the primary's settings, not a replica's statement_timeout
+    const timeout = await pool.query(
+      "SELECT current_setting('statement_timeout') AS t, inet_server_port() AS port",
+    )
+    assert.equal(nodeOf(Number(timeout.rows[0].port)), 'replica_2')
+    assert.equal(timeout.rows[0].t, '0')
     // replica_1 follows the new primary and serves fresh reads again.
     await eventually(
       'replica_1 serves reads after repoint',

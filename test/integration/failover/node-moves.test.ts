@@ -66,6 +66,14 @@ describe('a node whose URL changes', () => {
       // statements sent to replica_1 reach the new server, on both faces
       assert.equal(f.nodeOf(Number((await pool.query(WHERE)).rows[0].port)), 'replica_2')
       assert.equal(f.nodeOf(Number((await proxyClient.query(WHERE)).rows[0].port)), 'replica_2')
+      // and nothing of either face (pools, monitors) stays connected to the server no node names now
+      await eventually('no connection left on the old replica_1 server', async () => {
+        const res = await cluster.query(
+          'replica_1',
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        return res.rows[0]?.n === 0
+      })
     } finally {
       await proxyClient.end()
       await cluster.resumeReplay('replica_2')

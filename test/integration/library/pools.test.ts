@@ -113,4 +113,37 @@ describe('library pools against a real cluster', () => {
       'volatile_function',
     )
   })
+
+  it('never hands session state or an open transaction to the next caller', async () => {
+    // every primary connection gets the chance to be reused: more checkouts than max_active
+    const pids = new Set<number>()
+    for (const setup of [
+      'CREATE TEMP TABLE scratch (id int)',
+      "SET search_path = 'nowhere'",
+      'SELECT pg_advisory_lock(42)',
+      'LISTEN somewhere',
+      'BEGIN',
+    ]) {
+      const client = await pool.connect()
+      pids.add((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
+      await client.query(setup)
+      client.release()
+    }
+    for (let i = 0; i < 8; i++) {
+      const res = await pool.query(
+        `SELECT pg_backend_pid() AS pid, current_setting('search_path') AS path,
+                to_regclass('pg_temp.scratch') IS NULL AS no_temp,
+                (SELECT count(*) FROM pg_listening_channels())::int AS listens,
+                (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())::int AS locks,
+                now() = statement_timestamp() AS own_tx`,
+      )
+      const row = res.rows[0]
+      assert.equal(row.path, '"$user", public', 'a SET leaked into the next caller')
+      assert.equal(row.no_temp, true, 'a temp table leaked into the next caller')
+      assert.equal(row.locks, 0, 'an advisory lock leaked into the next caller')
+      assert.equal(row.listens, 0, 'a LISTEN leaked into the next caller')
+      assert.equal(row.own_tx, true, 'an open transaction leaked into the next caller')
+      assert.ok(!pids.has(row.pid), 'a connection that held session state was reused')
+    }
+  })
 })

@@ -153,7 +153,7 @@ describe('Submittables through the library', () => {
     await eventually('connections went back after the errors', allReturned)
   })
 
-  it('a Submittable freshet cannot serve (no replica within a fallback-error tier) gets NoEligibleNodeError (57P05)', async () => {
+  it('a Submittable freshet cannot serve (no replica within a fallback-error tier) gets NoEligibleNodeError (ZF001)', async () => {
     const strictPool = createPool(
       configFor(cluster, { routing: { tiers: { fresh_or_fail: { max_lag_ms: 200, fallback: 'error' } } } }),
     )

@@ -2,6 +2,9 @@
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { context, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import { currentContext, freshness, readYourWrites, withPrimary, withScope } from '../../../src/index.js'
 import { injectContext, withMessageContext } from '../../../src/library/messaging/index.js'
 
@@ -76,5 +79,23 @@ describe('freshet/messaging headers', () => {
     )
     assert.equal(noHints?.tier, undefined)
     assert.equal(noHints?.minLsn, '0/1')
+  })
+
+  it("injects the producer's active OpenTelemetry span as traceparent, over the one the scope received", async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+    trace.setGlobalTracerProvider(new BasicTracerProvider())
+    try {
+      await trace.getTracer('producer').startActiveSpan('publish', async (span) => {
+        const headers = withScope(() => injectContext(), { traceparent: TRACE })
+        const { traceId, spanId } = span.spanContext()
+        assert.equal(headers.traceparent, `00-${traceId}-${spanId}-01`)
+        span.end()
+      })
+      // no active span: the scope's own
+      assert.equal(withScope(() => injectContext(), { traceparent: TRACE }).traceparent, TRACE)
+    } finally {
+      trace.disable()
+      context.disable()
+    }
   })
 })

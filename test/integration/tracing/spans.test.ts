@@ -135,7 +135,7 @@ describe('OpenTelemetry spans with a registered SDK', () => {
       assert.equal(spans[1]!.attributes['freshet.reason'], 'pinned_transaction')
     })
 
-    it('a statement freshet refuses (no replica fresh enough, fallback error) is a failed span with 57P05', async () => {
+    it('a statement freshet refuses (no replica fresh enough, fallback error) is a failed span with ZF001', async () => {
       await f.cluster.pauseReplay('replica_1')
       await f.cluster.pauseReplay('replica_2')
       try {
@@ -148,7 +148,7 @@ describe('OpenTelemetry spans with a registered SDK', () => {
         )
         assert.equal(span.status.code, SpanStatusCode.ERROR)
         assert.equal(span.attributes['freshet.reason'], 'fallback_error')
-        assert.equal(span.attributes['db.response.status_code'], '57P05')
+        assert.equal(span.attributes['db.response.status_code'], 'ZF001')
         assert.equal(span.attributes['freshet.target'], undefined)
       } finally {
         await f.cluster.resumeReplay('replica_1')
@@ -214,11 +214,11 @@ describe('OpenTelemetry spans with a registered SDK', () => {
           () => assert.fail('served a read beyond its tier'),
           (e: { code?: string }) => e,
         )
-        assert.equal(err.code, '57P05')
+        assert.equal(err.code, 'ZF001')
         const [span] = freshetSpans()
         assert.ok(span, 'no span for the refused statement')
         assert.equal(span.status.code, SpanStatusCode.ERROR)
-        assert.equal(span.attributes['db.response.status_code'], '57P05')
+        assert.equal(span.attributes['db.response.status_code'], 'ZF001')
         assert.equal(span.attributes['freshet.reason'], 'fallback_error')
       } finally {
         await client.end()
