@@ -24,6 +24,9 @@ export class HeartbeatWriter {
   #stopped = false
   #ready = false
   #reportedUnavailable = false
+  /** Consecutive failed beats, for the retry backoff, and the primary they failed on. */
+  #failures = 0
+  #failedUrl: string | null = null
 
   constructor(options: HeartbeatWriterOptions) {
     this.#o = options
@@ -57,17 +60,22 @@ export class HeartbeatWriter {
         this.#o.timeoutMs,
         'heartbeat write timed out',
       )
+      this.#failures = 0
       return true
     } catch (err) {
       const e = err as Error & { code?: string }
+      const lasting = e.code === '42501' || e.code === '25006' || e.code === '42P01'
       // Permission problems and read-only primaries are lasting: say so once; connection trouble is the
       // health monitor's business.
-      if (!this.#reportedUnavailable && (e.code === '42501' || e.code === '25006' || e.code === '42P01')) {
+      if (!this.#reportedUnavailable && lasting) {
         this.#reportedUnavailable = true
         this.#o.onUnavailable(`${e.message} (falling back to replay LSN and timestamps)`)
       }
       this.#ready = false
-      this.#drop()
+      // an SQL error leaves a good connection: keep it, rather than log in again every interval
+      if (!lasting) this.#drop()
+      this.#failures++
+      this.#failedUrl = this.#url ?? this.#o.primaryUrl()
       return false
     }
   }
@@ -82,8 +90,21 @@ export class HeartbeatWriter {
     if (this.#stopped) return
     await this.beat()
     if (this.#stopped) return
-    this.#timer = setTimeout(() => void this.#tick(), this.#o.intervalMs)
+    this.#timer = setTimeout(() => void this.#tick(), this.#nextDelay())
     this.#timer.unref()
+  }
+
+  /**
+   * The interval while beats succeed; after failures it doubles up to 30 s (a primary that refuses the
+   * table is not asked four times a second forever), and starts over when the primary changes.
+   */
+  #nextDelay(): number {
+    if (this.#failures === 0) return this.#o.intervalMs
+    if (this.#failedUrl !== this.#o.primaryUrl()) {
+      this.#failures = 0
+      return this.#o.intervalMs
+    }
+    return retryDelayMs(this.#o.intervalMs, this.#failures)
   }
 
   async #connect(): Promise<pg.Client> {
@@ -109,4 +130,10 @@ export class HeartbeatWriter {
     this.#url = null
     if (client) void client.end().catch(() => {})
   }
+}
+
+/** The wait before the next heartbeat after `failures` failed ones in a row: doubling, at most 30 s. */
+export function retryDelayMs(intervalMs: number, failures: number): number {
+  if (failures <= 0) return intervalMs
+  return Math.min(Math.max(intervalMs, 30_000), intervalMs * 2 ** Math.min(failures, 16))
 }
