@@ -33,6 +33,8 @@ export interface ServerConnectionOptions {
   connectTimeoutMs: number
   /** Server-side prepared statements kept per connection before the least recently used is closed. */
   maxPrepared: number
+  /** statement_timeout (ms) sent at login, for replica connections (`pools.replica_statement_timeout_ms`). */
+  statementTimeoutMs?: number
 }
 
 /** Receives what the server sends while a client holds the connection. */
@@ -78,6 +80,8 @@ export class ServerConnection {
   readonly port: number
   readonly socket: Socket
   readonly createdAt = Date.now()
+  /** Logged in with the replica statement_timeout: it must not serve the node once it is the primary. */
+  readonly replicaTimeout: boolean
   readonly parameters = new Map<string, string>()
   pid = 0
   secretKey: Buffer = Buffer.alloc(4)
@@ -109,6 +113,7 @@ export class ServerConnection {
     this.port = options.port
     this.socket = socket
     this.#maxPrepared = options.maxPrepared
+    this.replicaTimeout = (options.statementTimeoutMs ?? 0) > 0
   }
 
   get closed(): boolean {
@@ -210,6 +215,7 @@ export class ServerConnection {
             database: options.database,
             application_name: 'freshet',
             client_encoding: 'UTF8',
+            ...(options.statementTimeoutMs ? { statement_timeout: String(options.statementTimeoutMs) } : {}),
           }),
         )
       })

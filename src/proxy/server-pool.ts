@@ -129,6 +129,10 @@ export class ServerPool {
     while (list && list.length > 0) {
       const conn = list.pop()!
       if (conn.closed) continue
+      if (conn.replicaTimeout && name === this.#tracker.primary) {
+        conn.destroy() // opened while the node was a replica: not for the primary's writes
+        continue
+      }
       p.active++
       return conn
     }
@@ -199,6 +203,11 @@ export class ServerPool {
         ...passwordFor(node, identity),
         connectTimeoutMs: this.#settings(p.name).connection_timeout_ms,
         maxPrepared: this.#config.proxy.prepared_statement_cache_size,
+        // a runaway read must not hold a replica connection forever; a client's own statement_timeout
+        // (startup settings) still applies over it
+        ...(p.name !== this.#tracker.primary && this.#config.pools.replica_statement_timeout_ms > 0
+          ? { statementTimeoutMs: this.#config.pools.replica_statement_timeout_ms }
+          : {}),
       })
       conn.onClose = (c) => this.#onClosed(p, c)
       return conn
@@ -246,7 +255,8 @@ export class ServerPool {
       conn.dirty ||
       this.#closed ||
       (lifetimeMs > 0 && Date.now() - conn.createdAt > lifetimeMs) ||
-      !this.#atAddress(conn)
+      !this.#atAddress(conn) ||
+      (conn.replicaTimeout && conn.node === this.#tracker.primary)
     ) {
       conn.destroy()
       return

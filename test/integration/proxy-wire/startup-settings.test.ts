@@ -29,7 +29,10 @@ describe('proxy: startup settings on pooled connections', () => {
           primary: { min_idle: 0, max_active: 1, connection_timeout_ms: 5000 },
           replicas: { min_idle: 0, max_active: 1, connection_timeout_ms: 5000 },
           slow_start_ms: 0,
+          // replica connections log in with it; a client's own statement_timeout goes over it
+          replica_statement_timeout_ms: 700,
         },
+        routing: { read_only_functions: ['pg_sleep'] },
       },
       1,
       async (cluster) => {
@@ -105,7 +108,11 @@ describe('proxy: startup settings on pooled connections', () => {
       for (const hint of ['', '/* FRESHNESS: EVENTUAL */ ']) {
         const s = await settingsOf(plain, hint)
         assert.equal(s.app, 'freshet', `${s.node}: application_name is the pool's own`)
-        assert.equal(s.timeout, '0', `${s.node}: statement_timeout is back to the default`)
+        assert.equal(
+          s.timeout,
+          s.node === 'primary' ? '0' : '700ms',
+          `${s.node}: statement_timeout is back to the login default (the replica's is pools.replica_statement_timeout_ms)`,
+        )
         assert.equal(s.path, '"$user", public', `${s.node}: search_path is back to the default`)
       }
       await assert.rejects(
@@ -143,6 +150,22 @@ describe('proxy: startup settings on pooled connections', () => {
     assert.equal(seen.application_name, 'reporting')
     assert.equal(seen.client_encoding, 'UTF8')
     assert.ok(seen.server_version, 'the server parameters are reported too')
+  })
+
+  it('replica connections carry pools.replica_statement_timeout_ms; a client setting overrides it', async () => {
+    const plain = await connect()
+    const patient = await connect({ statement_timeout: 3000 })
+    try {
+      const slowRead = '/* FRESHNESS: EVENTUAL */ SELECT pg_sleep(1.2), inet_server_port() AS port'
+      await assert.rejects(plain.query(slowRead), (err: { code?: string }) => err.code === '57014')
+      // the primary has no such timeout
+      await plain.query('SELECT pg_sleep(1.2)')
+      const res = await patient.query(slowRead)
+      assert.equal(f.nodeOf(Number(res.rows[0].port)), 'replica_1')
+    } finally {
+      await plain.end()
+      await patient.end()
+    }
   })
 
   it('a setting the server refuses fails the statement with its SQLSTATE; other clients are unaffected', async () => {
