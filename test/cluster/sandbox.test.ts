@@ -49,6 +49,8 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
   const output: string[] = []
   const urls = new Map<string, string>()
   let root = ''
+  let proxyUrl = ''
+  let dashboardUrl = ''
   try {
     const lines = createInterface({ input: child.stdout })
     await new Promise<void>((resolve, reject) => {
@@ -58,6 +60,10 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
         if (node) urls.set(node[1]!, node[2]!)
         const dir = /\(data in (\S+)\)/.exec(line)
         if (dir) root = dir[1]!
+        const proxy = /^proxy:\s+(postgres:\/\/\S+)/.exec(line)
+        if (proxy) proxyUrl = proxy[1]!
+        const dashboard = /^dashboard:\s+(http:\/\/\S+)/.exec(line)
+        if (dashboard) dashboardUrl = dashboard[1]!
         if (line.startsWith('hint:')) resolve()
       })
       exited.then((code) =>
@@ -77,6 +83,20 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
     assert.deepEqual(onReplica, { standby: true, who: 'app', orders: 5000 })
     const delay = await queryOne(urls.get('replica_2')!, 'SHOW recovery_min_apply_delay')
     assert.equal(delay.recovery_min_apply_delay, '3s')
+
+    // the proxy it prints routes: a hinted read reaches a standby, an unannotated one the primary
+    assert.match(proxyUrl, /^postgres:\/\/app:app@127\.0\.0\.1:\d+\/freshet$/)
+    const hinted = await queryOne(
+      proxyUrl,
+      '/* FRESHNESS: EVENTUAL */ SELECT pg_is_in_recovery() AS standby, (SELECT count(*)::int FROM orders) AS orders',
+    )
+    assert.deepEqual(hinted, { standby: true, orders: 5000 })
+    assert.deepEqual(await queryOne(proxyUrl, 'SELECT pg_is_in_recovery() AS standby'), { standby: false })
+    // and the dashboard it prints is served
+    const page = await fetch(dashboardUrl)
+    assert.equal(page.status, 200)
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/)
+    assert.match(await page.text(), /freshet/i)
   } finally {
     child.kill('SIGINT')
   }
