@@ -1,10 +1,14 @@
 // `freshet status` against a running admin API and `freshet explain` without a cluster.
 
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { startAdmin } from '../../src/admin/admin-server.js'
 import { createLogger } from '../../src/admin/logger.js'
 import { RoutingEngine } from '../../src/backend/routing-engine.js'
+import { run as checkConfig } from '../../src/cli/check-config.js'
 import { run as explain } from '../../src/cli/explain.js'
 import { run as status } from '../../src/cli/status.js'
 import { Classifier } from '../../src/core/classify/classifier.js'
@@ -66,5 +70,35 @@ describe('cli', () => {
     assert.equal(body.live, false)
     assert.equal(body.decision.reason, 'write')
     assert.equal(body.decision.target, 'primary')
+  })
+
+  it('check-config says valid with a summary, or lists every error with its key path and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freshet-check-'))
+    try {
+      const good = join(dir, 'good.yaml')
+      writeFileSync(
+        good,
+        'version: 3\ncluster:\n  primary: { name: primary, url: "postgres://app@db:5432/main" }\n' +
+          '  replicas: [{ name: replica_1, url: "postgres://app@r1:5432/main" }]\n',
+      )
+      const ok = await captured(() => checkConfig([good]))
+      assert.equal(ok.code, 0)
+      assert.match(ok.out, /valid \(version 3; primary primary; replicas replica_1;/)
+
+      const bad = join(dir, 'bad.yaml')
+      writeFileSync(
+        bad,
+        'version: 3\ncluster:\n  primary: { name: primary, url: "postgres://app@db:5432/main" }\n' +
+          'routing:\n  unannotated: sometimes\n  tiers: { near_rt: { max_lag_ms: "fast" } }\npools: { max_wating: 3 }\n',
+      )
+      const refused = await captured(() => checkConfig([bad]))
+      assert.equal(refused.code, 1)
+      assert.match(refused.err, /invalid, \d+ errors:/)
+      assert.match(refused.err, /routing\.tiers\.near_rt\.max_lag_ms: /)
+      assert.match(refused.err, /pools\.max_wating: unknown key \(check the spelling against docs\/configuration\.md/)
+      assert.equal((await captured(() => checkConfig([]))).code, 2, 'no file: usage')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -13,6 +13,6 @@ export function configJsonSchema(): Record<string, unknown> {
     ...schema,
     $id: 'https://freshet.dev/schema/freshet.schema.json',
     title: 'freshet config',
-    description: 'freshet routing config (CONTRACT section 4). Every key with a default is optional.',
+    description: 'freshet routing config (docs/configuration.md). Every key with a default is optional.',
   }
 }
