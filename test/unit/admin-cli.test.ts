@@ -95,7 +95,10 @@ describe('cli', () => {
       assert.equal(refused.code, 1)
       assert.match(refused.err, /invalid, \d+ errors:/)
       assert.match(refused.err, /routing\.tiers\.near_rt\.max_lag_ms: /)
-      assert.match(refused.err, /pools\.max_wating: unknown key \(check the spelling against docs\/configuration\.md/)
+      assert.match(
+        refused.err,
+        /pools\.max_wating: unknown key \(check the spelling against docs\/configuration\.md/,
+      )
       assert.equal((await captured(() => checkConfig([]))).code, 2, 'no file: usage')
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -32,7 +32,8 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
           .map((k) => (k === '' ? '""' : k))
           .map((k) => (base ? `${base}.${k}` : k))
           .join(', '),
-        message: 'unknown key (check the spelling against docs/configuration.md or schema/freshet.schema.json)',
+        message:
+          'unknown key (check the spelling against docs/configuration.md or schema/freshet.schema.json)',
       }
     }
     return { path: formatPath(issue.path), message: issue.message }
