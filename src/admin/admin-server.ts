@@ -5,8 +5,9 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { parseConfig } from '../core/config/parse-config.js'
-import { redactConfig } from '../core/config/redact.js'
+import { parse as parseYaml } from 'yaml'
+import { parseConfig, validateConfig } from '../core/config/parse-config.js'
+import { redactConfig, restoreRedacted } from '../core/config/redact.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
@@ -37,7 +38,10 @@ export interface StartAdminOptions {
   logger?: Logger
   /** Environment for ${VAR} substitution in PUT /api/v1/config bodies (default process.env). */
   env?: NodeJS.ProcessEnv
-  /** Extra topology facts (e.g. discovery state) merged into GET /api/v1/topology. */
+  /**
+   * Extra topology facts (e.g. `{ discovery: discovery.state() }`) merged into GET /api/v1/topology.
+   * Default: the pool's `discoveryState()` as `discovery` when `pool` has one (a FreshetPool).
+   */
   extraTopology?: () => Record<string, unknown>
 }
 
@@ -99,7 +103,14 @@ export async function startAdmin(options: StartAdminOptions): Promise<AdminServe
   if (!options.metrics) detach.push(metrics.attachEngine(engine, poolStats))
   const decisions = options.decisions ?? new DecisionLog()
   if (!options.decisions) detach.push(decisions.attach(engine, logger))
-  const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, options)
+  const pool = options.pool as (PoolLike & { discoveryState?: () => unknown }) | undefined
+  const extraTopology =
+    options.extraTopology ??
+    (typeof pool?.discoveryState === 'function' ? () => ({ discovery: pool.discoveryState!() }) : undefined)
+  const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, {
+    ...options,
+    ...(extraTopology ? { extraTopology } : {}),
+  })
 
   const server = createServer((req, res) => {
     api.handle(req, res).catch((err: unknown) => {
@@ -264,8 +275,19 @@ class AdminApi {
     const body = await readBody(req, res)
     if (body === null) return
     let next: FreshetConfig
+    const parseOptions = { env: this.#options.env ?? process.env, source: 'PUT /api/v1/config' }
     try {
-      next = parseConfig(body, { env: this.#options.env ?? process.env, source: 'PUT /api/v1/config' })
+      // A config read from GET (secrets shown as ***) and sent back keeps the running secrets.
+      const restored = restoreRedacted(parseDocument(body, parseOptions), this.#engine.config)
+      if (!restored.ok) {
+        this.#metrics.configReload('api', 'invalid')
+        this.#logger.error({ issues: restored.issues, source: 'api' }, 'config refused: redacted placeholder')
+        return send(res, 400, {
+          error: `redacted placeholder '***' with no running value to keep`,
+          issues: restored.issues,
+        })
+      }
+      next = validateConfig(restored.document, parseOptions)
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
       this.#metrics.configReload('api', 'invalid')
@@ -360,6 +382,23 @@ class AdminApi {
       },
     })
   }
+}
+
+/**
+ * The body as a YAML/JSON document, for restoring placeholders before validation. Text parseConfig
+ * would refuse (not YAML, not a mapping) goes through parseConfig, which throws its ConfigError.
+ */
+function parseDocument(body: string, options: { env: NodeJS.ProcessEnv; source: string }): unknown {
+  let document: unknown
+  try {
+    document = parseYaml(body, { prettyErrors: false, logLevel: 'error' })
+  } catch {
+    return parseConfig(body, options)
+  }
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+    return parseConfig(body, options)
+  }
+  return document
 }
 
 function bearer(header: string | undefined): string | null {

@@ -1,10 +1,12 @@
 // Config lifecycle: reloads the config file when it changes (directory watch, debounced) or on SIGHUP;
-// a new config is validated fully and applied atomically, an invalid or older one is refused and logged.
+// a new config is validated fully and applied atomically, an invalid or older one is refused and logged,
+// and one equal to the running config is left alone. `freshet proxy` runs one (src/cli/proxy.ts).
 
 import { EventEmitter } from 'node:events'
 import { type FSWatcher, watch } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import { parseConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
@@ -13,7 +15,7 @@ import type { RoutingEngine } from './routing-engine.js'
 /** Where a reload came from. */
 export type ReloadSource = 'file' | 'sighup' | 'manual'
 
-/** The outcome of one reload attempt. */
+/** The outcome of one reload attempt; `unchanged`: the file holds the running config (nothing done). */
 export type ReloadResult =
   | { readonly status: 'applied'; readonly version: number }
   | { readonly status: 'unchanged'; readonly version: number }
@@ -72,15 +74,21 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   start(): void {
     if (this.#watcher) return
     const name = basename(this.path)
-    this.#watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
-      if (file !== null && file !== name) return
-      if (this.#timer) clearTimeout(this.#timer)
-      this.#timer = setTimeout(() => {
-        this.#timer = null
-        void this.reload('file')
-      }, this.#debounceMs)
-      this.#timer.unref()
-    })
+    try {
+      this.#watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
+        if (file !== null && file !== name) return
+        if (this.#timer) clearTimeout(this.#timer)
+        this.#timer = setTimeout(() => {
+          this.#timer = null
+          void this.reload('file')
+        }, this.#debounceMs)
+        this.#timer.unref()
+      })
+    } catch (err) {
+      // e.g. out of inotify watches: keep running, SIGHUP still reloads
+      this.#log('error', `config watch failed (reload with SIGHUP): ${(err as Error).message}`)
+      return
+    }
     this.#watcher.on('error', (err) => this.#log('error', `config watch failed: ${err.message}`))
   }
 
@@ -123,6 +131,21 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
     let next: FreshetConfig
     try {
       next = parseConfig(text, { env: this.#env, source: this.path })
+      // The config running already (the file the process started from, or one a file event applied
+      // before this SIGHUP): nothing to do, and not a refusal of an "older" version.
+      if (next.version === running && isDeepStrictEqual(next, this.#engine.config)) {
+        if (source !== 'file') {
+          this.#log(
+            'info',
+            `config from ${this.path} unchanged; still running version ${running} (${source})`,
+            {
+              version: running,
+              source,
+            },
+          )
+        }
+        return { status: 'unchanged', version: running }
+      }
       this.#engine.reload(next)
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events'
 import { z } from 'zod'
 import { formatPath } from '../core/config/parse-config.js'
+import { redactUrl } from '../core/config/redact.js'
 import { type FreshetConfig, type NodeConfig, NodeSchema } from '../core/config/schema.js'
 import type { RoutingEngine } from './routing-engine.js'
 
@@ -65,6 +66,10 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
   #lastError: string | null = null
   #status: DiscoveryState['status'] = 'idle'
   #inFlight: Promise<DiscoveryState> | null = null
+  /** Aborts the request in flight when stop() is called. */
+  #abort: AbortController | null = null
+  /** Set by stop(): an answer arriving afterwards is not applied (the engine may be stopping too). */
+  #stopped = false
   readonly #onConfig: (config: FreshetConfig) => void
 
   constructor(engine: DiscoveryEngine, options: { now?: () => number; fetch?: typeof fetch } = {}) {
@@ -82,7 +87,8 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
       if (!after) {
         this.#lastGood = null
         this.#status = 'disabled'
-        this.#engine.setReplicas(null)
+        // back to the static replicas, if discovery had set any (otherwise nothing changed)
+        if (before) this.#engine.setReplicas(null)
       } else if (this.#lastGood && before?.endpoint === after.endpoint) {
         this.#apply(this.#lastGood) // mode or static replicas may have changed
       } else if (before?.endpoint !== after.endpoint) {
@@ -98,15 +104,21 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
   start(): void {
     if (this.#running) return
     this.#running = true
+    this.#stopped = false
     this.#engine.on('config', this.#onConfig)
+    // a reload before start() was not heard: catch up with the running config
+    if (this.#engine.config !== this.#config) this.#onConfig(this.#engine.config)
     this.#schedule(0)
   }
 
+  /** Stops polling and aborts a request in flight; the replicas discovered so far stay in the engine. */
   stop(): void {
     this.#running = false
+    this.#stopped = true
     this.#engine.off('config', this.#onConfig)
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
+    this.#abort?.abort()
   }
 
   /** Polls once now and applies the result; resolves with the state afterwards. */
@@ -118,11 +130,13 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
   }
 
   state(): DiscoveryState {
+    const d = this.#config.cluster.discovery
     return {
-      status: this.#config.cluster.discovery ? this.#status : 'disabled',
-      endpoint: this.#config.cluster.discovery?.endpoint ?? null,
+      status: d ? this.#status : 'disabled',
+      // served by the admin API: never the endpoint's credentials
+      endpoint: d ? redactUrl(d.endpoint) : null,
       lastSuccessAt: this.#lastSuccessAt === null ? null : new Date(this.#lastSuccessAt).toISOString(),
-      lastError: this.#lastError,
+      lastError: this.#lastError === null ? null : redactUrl(this.#lastError),
       replicas: (this.#lastGood ?? []).map((r) => r.name),
     }
   }
@@ -142,6 +156,7 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
 
   async #poll(): Promise<DiscoveryState> {
     const d = this.#config.cluster.discovery
+    if (this.#stopped) return this.state()
     if (!d) {
       this.#status = 'disabled'
       return this.state()
@@ -151,6 +166,15 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
         d.endpoint,
         Math.min(MAX_TIMEOUT_MS, Math.max(100, d.refresh_interval_ms)),
       )
+      if (this.#stopped) return this.state()
+      if (!sameReplicas(this.#lastGood, replicas)) {
+        this.#engine.emit(
+          'log',
+          'info',
+          `replica discovery: ${replicas.length} replica(s): ${replicas.map((r) => r.name).join(', ') || '(none)'}`,
+          { replicas: replicas.map((r) => r.name) },
+        )
+      }
       this.#lastGood = replicas
       this.#lastSuccessAt = this.#now()
       this.#lastError = null
@@ -158,7 +182,8 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
       this.#apply(replicas)
       this.emit('applied', replicas)
     } catch (err) {
-      this.#fail((err as Error).message, d.fallback_cache_ttl_ms)
+      if (this.#stopped) return this.state()
+      this.#fail(redactUrl((err as Error).message), d.fallback_cache_ttl_ms)
     }
     return this.state()
   }
@@ -201,30 +226,13 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
   }
 
   async #fetchReplicas(endpoint: string, timeoutMs: number): Promise<NodeConfig[]> {
-    let res: Response
-    try {
-      res = await this.#fetch(endpoint, {
-        signal: AbortSignal.timeout(timeoutMs),
-        headers: { accept: 'application/json' },
-      })
-    } catch (err) {
-      const e = err as Error
-      throw new Error(
-        e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `request failed: ${e.message}`,
-      )
-    }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => {})
-      throw new Error(`HTTP ${res.status} from the discovery endpoint`)
-    }
+    const abort = new AbortController()
+    this.#abort = abort
     let text: string
     try {
-      text = await res.text()
-    } catch (err) {
-      const e = err as Error
-      throw new Error(
-        e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `reading failed: ${e.message}`,
-      )
+      text = await this.#fetchText(endpoint, timeoutMs, abort.signal)
+    } finally {
+      if (this.#abort === abort) this.#abort = null
     }
     if (text.length > MAX_BODY_BYTES) throw new Error(`answer over ${MAX_BODY_BYTES} bytes`)
     let body: unknown
@@ -246,4 +254,59 @@ export class ReplicaDiscovery extends EventEmitter<DiscoveryEvents> {
     }
     return parsed.data.replicas
   }
+
+  /** The answer's body text; `stop` (stop()) aborts the request and the reading. */
+  async #fetchText(endpoint: string, timeoutMs: number, stop: AbortSignal): Promise<string> {
+    let res: Response
+    try {
+      const { url, authorization } = splitCredentials(endpoint)
+      res = await this.#fetch(url, {
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
+        headers: { accept: 'application/json', ...(authorization ? { authorization } : {}) },
+      })
+    } catch (err) {
+      const e = err as Error
+      throw new Error(
+        e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `request failed: ${e.message}`,
+      )
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {})
+      throw new Error(`HTTP ${res.status} from the discovery endpoint`)
+    }
+    try {
+      return await res.text()
+    } catch (err) {
+      const e = err as Error
+      throw new Error(
+        e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `reading failed: ${e.message}`,
+      )
+    }
+  }
+}
+
+/**
+ * fetch() refuses a URL with credentials (`https://user:pass@host/...`): they go in a Basic
+ * Authorization header instead, the URL without them.
+ */
+function splitCredentials(endpoint: string): { url: string; authorization: string | null } {
+  const url = new URL(endpoint)
+  if (url.username === '' && url.password === '') return { url: endpoint, authorization: null }
+  const user = decodeURIComponent(url.username)
+  const password = decodeURIComponent(url.password)
+  url.username = ''
+  url.password = ''
+  return {
+    url: url.toString(),
+    authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+  }
+}
+
+/** Same names, URLs, weights and zones in the same order. */
+function sameReplicas(a: readonly NodeConfig[] | null, b: readonly NodeConfig[]): boolean {
+  if (a === null || a.length !== b.length) return false
+  return a.every(
+    (r, i) =>
+      r.name === b[i]!.name && r.url === b[i]!.url && r.weight === b[i]!.weight && r.zone === b[i]!.zone,
+  )
 }

@@ -298,12 +298,25 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   }
 
   #apply(next: FreshetConfig): void {
+    const before = this.#config.controls
     this.#config = next
     this.#classifier = Classifier.createSync(classifierOptions(next))
     this.#decider = new Decider(next)
     this.tracker.setNodes(next, this.#replicaOverride ?? next.cluster.replicas)
     if (this.#started) this.#syncMonitors()
     this.emit('config', next)
+    // A reload sets the controls to the new config's values: a change is as much news as setControls().
+    const after = next.controls
+    const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => before[k] !== after[k])
+    if (changed.length > 0) {
+      this.emit('controls', after)
+      this.emit('log', 'warn', 'emergency controls changed', {
+        ...after,
+        changed,
+        source: 'config reload',
+        version: next.version,
+      })
+    }
   }
 
   #nodeUrl(name: string): string {

@@ -1,13 +1,15 @@
 // `freshet proxy --config FILE`: config file -> routing engine -> proxy listener + admin API, with
-// SIGTERM/SIGINT graceful shutdown and SIGHUP config reload.
+// SIGTERM/SIGINT graceful shutdown, config reloads (file change, SIGHUP) and replica discovery.
 
 import { parseArgs } from 'node:util'
 import { startAdmin } from '../admin/admin-server.js'
 import { FreshetMetrics } from '../admin/metrics.js'
 import { loadConfigFile } from '../backend/config-file.js'
+import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
+import { ReplicaDiscovery } from '../backend/discovery.js'
 import { RoutingEngine } from '../backend/routing-engine.js'
 import { parseConfig } from '../core/config/parse-config.js'
-import { isFreshetError } from '../core/errors.js'
+import { ConfigError, isFreshetError } from '../core/errors.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
 
 export const usage = 'freshet proxy --config FILE'
@@ -19,13 +21,25 @@ export interface RunningProxy {
   /** `host:port` the proxy listens on. */
   readonly address: string
   readonly adminUrl: string | null
-  /** Re-reads the config file and applies it (refused when invalid or not newer). */
+  /** Replica discovery (polls only while the config has `cluster.discovery`). */
+  readonly discovery: ReplicaDiscovery
+  /** The config file watcher (file changes and SIGHUP), when started from a config file. */
+  readonly watcher: ConfigWatcher | null
+  /**
+   * Re-reads the config file and applies it; throws ConfigError when it is refused (invalid or not
+   * newer; logged and counted as `source="file"`). Does nothing without a config file.
+   */
   reload(): Promise<void>
   stop(): Promise<void>
 }
 
+/** `freshet_config_reloads_total`'s source label: a reload asked for in code re-reads the file too. */
+const reloadLabel = (source: ReloadSource): 'file' | 'sighup' => (source === 'sighup' ? 'sighup' : 'file')
+
 /**
- * Starts engine, proxy and admin API from a config file (or an engine already built, e.g. by the sandbox).
+ * Starts engine, proxy and admin API from a config file (or an engine already built, e.g. by the
+ * sandbox), and replica discovery. From a config file it also reloads when the file changes or on
+ * SIGHUP (an invalid or older file is refused and logged; the running config stays).
  * @example
  * const running = await startProxy({ configPath: 'freshet.yaml' })
  * console.log(`proxy on ${running.address}`)
@@ -38,6 +52,8 @@ export async function startProxy(options: {
   listen?: string
   /** Overrides `admin.listen`; false: no admin API. */
   adminListen?: string | false
+  /** Quiet time after the last change of the config file before it is read (default 200 ms). */
+  watchDebounceMs?: number
 }): Promise<RunningProxy> {
   let engine = options.engine
   if (!engine) {
@@ -56,6 +72,7 @@ export async function startProxy(options: {
     detachMetrics()
     throw err
   })
+  const discovery = new ReplicaDiscovery(engine)
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {
     if (options.adminListen !== false) {
@@ -63,6 +80,7 @@ export async function startProxy(options: {
         engine,
         metrics,
         poolStats: () => proxy.poolStats(),
+        extraTopology: () => ({ discovery: discovery.state() }),
         ...(options.adminListen ? { admin: { listen: options.adminListen } } : {}),
       })
     }
@@ -71,17 +89,41 @@ export async function startProxy(options: {
     await proxy.close(0)
     throw err
   }
+  // After the admin API: its logger hears what discovery and reloads log.
+  discovery.start()
+  let watcher: ConfigWatcher | null = null
+  let stopSighup = () => {}
+  if (options.configPath) {
+    watcher = new ConfigWatcher(options.configPath, engine, {
+      ...(options.watchDebounceMs !== undefined ? { debounceMs: options.watchDebounceMs } : {}),
+    })
+    watcher.on('reloaded', (_config, source) => metrics.configReload(reloadLabel(source), 'applied'))
+    watcher.on('refused', (result, source) => metrics.configReload(reloadLabel(source), result.status))
+    watcher.start()
+    stopSighup = watcher.onSighup()
+  }
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
   const running: RunningProxy = {
     engine,
     proxy,
     address: `${host}:${bound.port}`,
     adminUrl: admin?.url ?? null,
+    discovery,
+    watcher,
     reload: async () => {
-      if (!options.configPath) return
-      engine.reload(await loadConfigFile(options.configPath))
+      if (!watcher) return
+      const result = await watcher.reload('manual')
+      if (result.status === 'invalid' || result.status === 'version') {
+        throw new ConfigError(result.issues, {
+          source: watcher.path,
+          ...(result.status === 'version' ? { code: 'FRESHET_CONFIG_VERSION' as const } : {}),
+        })
+      }
     },
     stop: async () => {
+      stopSighup()
+      watcher?.close()
+      discovery.stop()
       await proxy.close()
       await admin?.close()
       detachMetrics()
@@ -169,19 +211,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   console.log(`freshet proxy listening on ${running.address}`)
   if (running.adminUrl) console.log(`admin API and dashboard on ${running.adminUrl}/`)
-  const onHup = () => {
-    running.reload().then(
-      () => running.engine.emit('log', 'info', `config reloaded from ${values.config}`),
-      (err: unknown) =>
-        running.engine.emit('log', 'error', `config reload refused: ${(err as Error).message}`),
-    )
-  }
-  process.on('SIGHUP', onHup)
+  // Reloads (file change, SIGHUP) and discovery run inside startProxy until stop().
   const sig = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve)
     process.once('SIGINT', resolve)
   })
-  process.off('SIGHUP', onHup)
   console.log(`${sig}: draining (up to ${running.engine.config.proxy.shutdown_timeout_ms} ms)...`)
   process.once('SIGINT', () => process.exit(130))
   await running.stop()

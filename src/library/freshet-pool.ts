@@ -5,6 +5,7 @@ import type { Span } from '@opentelemetry/api'
 import pg from 'pg'
 import { withStatementSpan } from '../admin/statement-span.js'
 import { loadConfigFileSync } from '../backend/config-file.js'
+import { type DiscoveryState, ReplicaDiscovery } from '../backend/discovery.js'
 import {
   isConnectionError,
   isRecoveryConflict,
@@ -60,6 +61,8 @@ export class FreshetPool extends EventEmitter {
 
   readonly engine: RoutingEngine
   readonly #pools: NodePoolSet
+  /** Polls `cluster.discovery` (when configured, also after a reload adds it) from start to end(). */
+  readonly #discovery: ReplicaDiscovery
   readonly #ready: Promise<void>
   /** Set once #ready resolved, so the hot path skips an await. */
   #isReady = false
@@ -80,8 +83,12 @@ export class FreshetPool extends EventEmitter {
       if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, ...args)
     })
     this.engine.on('config', (next) => this.#pools.sync(next))
+    this.#discovery = new ReplicaDiscovery(this.engine)
     this.#ready = this.engine
       .start()
+      .then(() => {
+        if (!this.#ending) this.#discovery.start()
+      })
       .then(() => this.#pools.warmUp())
       .then(() => {
         this.#isReady = true
@@ -181,6 +188,7 @@ export class FreshetPool extends EventEmitter {
     this.#ending = true
     const promise = (async () => {
       await this.#ready.catch(() => {})
+      this.#discovery.stop()
       await this.engine.stop()
       await this.#pools.end()
       this.#ended = true
@@ -210,6 +218,14 @@ export class FreshetPool extends EventEmitter {
   })[] {
     const counts = this.#pools.counts().perNode
     return this.engine.snapshot().map((n) => ({ ...n, pool: counts[n.name] ?? null }))
+  }
+
+  /**
+   * Where replica discovery stands (`status: 'disabled'` without `cluster.discovery`); startAdmin({ pool })
+   * serves it as `discovery` in GET /api/v1/topology.
+   */
+  discoveryState(): DiscoveryState {
+    return this.#discovery.state()
   }
 
   /** Swaps in a new config (higher version only); throws ConfigError otherwise. */

@@ -95,4 +95,23 @@ describe('config watcher', () => {
       off()
     }
   })
+
+  it('a reload of the config already running is unchanged, not refused as older', async () => {
+    const file = join(dir, 'same.yaml')
+    writeFileSync(file, yaml(7, '# a comment only\n'))
+    const engine = new RoutingEngine(parseConfig(yaml(7)))
+    const levels: string[] = []
+    engine.on('log', (level) => levels.push(level))
+    const watcher = new ConfigWatcher(file, engine)
+    const refused: string[] = []
+    watcher.on('refused', (r) => refused.push(r.status))
+    assert.deepEqual(await watcher.reload('sighup'), { status: 'unchanged', version: 7 })
+    assert.deepEqual(await watcher.reload('file'), { status: 'unchanged', version: 7 })
+    assert.deepEqual(refused, [])
+    assert.ok(!levels.includes('error'))
+    // the running config moved on (an emergency control): the same file is older now
+    engine.setControls({ route_all_to_primary: true })
+    assert.equal((await watcher.reload('sighup')).status, 'version')
+    assert.deepEqual(refused, ['version'])
+  })
 })

@@ -20,11 +20,13 @@ describe('replica discovery', () => {
   let endpoint: string
   let mode: Mode = { kind: 'json', body: { replicas: [] } }
   let requests = 0
+  let lastAuthorization: string | undefined
 
   before(async () => {
     await Classifier.loadParser()
-    server = createServer((_req, res) => {
+    server = createServer((req, res) => {
       requests++
+      lastAuthorization = req.headers.authorization
       if (mode.kind === 'hang') return // never answers: the client must time out
       res.writeHead(mode.kind === 'raw' ? (mode.status ?? 200) : 200, { 'content-type': 'application/json' })
       res.end(mode.kind === 'json' ? JSON.stringify(mode.body) : mode.body)
@@ -133,5 +135,45 @@ describe('replica discovery', () => {
     } finally {
       discovery.stop()
     }
+  })
+
+  it('endpoint credentials go in a Basic header, never in state or errors; stop() aborts a request in flight', async () => {
+    const port = (server.address() as AddressInfo).port
+    const withCredentials = `http://disco:p%40ss-w0rd@127.0.0.1:${port}/replicas?token=tok-123`
+    const engine = new RoutingEngine(
+      validateConfig({
+        cluster: {
+          primary: { name: 'primary', url: 'postgres://127.0.0.1:1/x' },
+          discovery: { endpoint: withCredentials, refresh_interval_ms: 1000 },
+        },
+      }),
+    )
+    const discovery = new ReplicaDiscovery(engine)
+    mode = { kind: 'json', body: good }
+    const state = await discovery.refresh()
+    assert.equal(state.status, 'ok')
+    assert.equal(lastAuthorization, `Basic ${Buffer.from('disco:p@ss-w0rd').toString('base64')}`)
+    assert.equal(state.endpoint, `http://disco:***@127.0.0.1:${port}/replicas?token=***`)
+
+    mode = { kind: 'raw', body: 'nope', status: 500 }
+    const failed = await discovery.refresh()
+    assert.equal(failed.status, 'stale')
+    const shown = JSON.stringify(failed)
+    assert.ok(!shown.includes('p%40ss-w0rd') && !shown.includes('tok-123'), shown)
+
+    // a hanging endpoint: stop() aborts at once, and the late failure is neither applied nor logged
+    mode = { kind: 'hang' }
+    const logs: string[] = []
+    engine.on('log', (_level, message) => logs.push(message))
+    discovery.start()
+    const deadline = Date.now() + 2000
+    const seen = requests
+    while (requests === seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    const stopped = Date.now()
+    discovery.stop()
+    await discovery.refresh().catch(() => {})
+    assert.ok(Date.now() - stopped < 500, 'the request in flight was aborted')
+    assert.deepEqual(logs, [])
+    assert.deepEqual(names(engine), ['primary', 'r_a', 'r_b'], 'the last good list stays')
   })
 })
