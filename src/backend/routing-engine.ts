@@ -35,6 +35,11 @@ export interface NodeSnapshot {
   name: string
   role: string
   lag_ms: number | null
+  /**
+   * Replicas: WAL bytes between the primary's LSN at its last probe and this replica's replay LSN at
+   * its last probe (0 when caught up); null for the primary or without both readings.
+   */
+  lag_bytes: number | null
   replay_lsn: string | null
   healthy: boolean
   breaker: string
@@ -240,12 +245,19 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   /** Nodes with role, lag, replay LSN, health, breaker and check time. */
   snapshot(): NodeSnapshot[] {
     const view = this.tracker.view()
+    const primaryLsn = parseLsn(this.#readings.get(view.primary)?.lsn ?? '')
     return [...view.nodes.values()].map((n) => {
       const r = this.#readings.get(n.name)
+      const replayed = n.role === 'replica' && r?.lsn ? parseLsn(r.lsn) : null
+      const lagBytes =
+        primaryLsn === null || replayed === null
+          ? null
+          : Number(primaryLsn > replayed ? primaryLsn - replayed : 0n)
       return {
         name: n.name,
         role: n.role,
         lag_ms: n.lagMs === null ? null : Math.round(n.lagMs),
+        lag_bytes: lagBytes,
         replay_lsn: r?.lsn ?? null,
         healthy: n.healthy,
         breaker: n.breaker,

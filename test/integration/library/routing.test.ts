@@ -197,12 +197,22 @@ describe('library routing against a real cluster', () => {
         )
         for (let i = 0; i < 6; i++)
           assert.equal(await servedBy(`/* FRESHNESS: NEAR_RT */ ${WHERE}`), 'replica_2')
+        // the lag in WAL bytes shows too: the paused replica is behind, the streaming one is not far
+        await eventually('replica_1 behind in WAL bytes', () => {
+          const r1 = pool.snapshot().find((n) => n.name === 'replica_1')
+          return (r1?.lag_bytes ?? 0) > 0 && r1?.replay_paused === true
+        })
+        assert.equal(pool.snapshot().find((n) => n.role === 'primary')?.lag_bytes, null)
       } finally {
         clearInterval(writer)
       }
     } finally {
       await cluster.resumeReplay('replica_1')
     }
+    await eventually(
+      'replica_1 caught up in WAL bytes after resume',
+      () => pool.snapshot().find((n) => n.name === 'replica_1')?.lag_bytes === 0,
+    )
     await eventually('replica_1 back within NEAR_RT', async () => {
       const seen = new Set<string>()
       for (let i = 0; i < 4; i++) seen.add(await servedBy(`/* FRESHNESS: NEAR_RT */ ${WHERE}`))
