@@ -5,11 +5,13 @@ import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type { Span } from '@opentelemetry/api'
+import { parseSync } from 'libpg-query'
 import { failSpan, startStatementSpan } from '../admin/statement-span.js'
 import type { RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { isFreshetError, isRecoveryConflict, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
+import { parseLsn } from '../core/lsn.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import {
@@ -31,6 +33,7 @@ import {
   FrontendCode,
   NO_DATA,
   negotiateProtocolVersion,
+  noticeResponse,
   PARSE_COMPLETE,
   ProtocolError,
   parameterStatus,
@@ -45,7 +48,7 @@ import {
   type StartupPacket,
   type TransactionStatus,
 } from '../protocol/index.js'
-import { onlyFreshetSettings, SessionState } from '../session/session-state.js'
+import { localOutsideTransaction, onlyFreshetSettings, SessionState } from '../session/session-state.js'
 import type { AuthStep } from './auth/auth-step.js'
 import {
   type ClientAuthenticator,
@@ -72,6 +75,13 @@ const CLOSE_NOTHING = closeMessage('S', 'fr_none')
 const CURRENT_LSN = queryMessage('SELECT pg_current_wal_lsn()::text')
 // Jobs a pipelining client may queue before we stop reading from it.
 const MAX_QUEUED_JOBS = 256
+// What PostgreSQL answers to SET LOCAL outside a transaction block (before its SET), and then ignores it.
+const SET_LOCAL_WARNING = noticeResponse({
+  severity: 'WARNING',
+  code: '25P01',
+  message: 'SET LOCAL can only be used in transaction blocks',
+})
+const NO_STATEMENTS: readonly Classification[] = Object.freeze([])
 
 /** What a client session needs from the proxy around it. */
 /** What the proxy reports for its metrics (FreshetMetrics has these methods). */
@@ -136,7 +146,10 @@ interface Job {
   /** Simple query or function call: the message. */
   readonly whole: Buffer | null
   readonly items: BatchItem[] | null
-  readonly sql: string | null
+  /** The statement that routes the job (for a batch of several, set at dispatch: see #dispatch). */
+  sql: string | null
+  /** An extended batch of several statements: their distinct texts in order, else null. */
+  readonly texts: readonly string[] | null
   /** ReadyForQuery answers still expected (0 for a batch ended by Flush). */
   syncs: number
   classification: Classification | null
@@ -180,6 +193,20 @@ export function freshnessFromOptions(options: string | undefined): string | unde
   if (!options) return undefined
   const m = /(?:^|\s)(?:-c\s*|--)freshet\.freshness=(\S+)/i.exec(options)
   return m?.[1]?.replace(/^['"]|['"]$/g, '').toLowerCase()
+}
+
+/**
+ * The session tier a StartupMessage asks for: a `freshet.freshness` parameter (any case, as PostgreSQL
+ * matches setting names), else `-c freshet.freshness=` in `options`. PostgreSQL applies the parameters
+ * after `options`, so a parameter wins when both are given.
+ * @example
+ * freshnessFromStartup({ user: 'app', 'freshet.freshness': 'EVENTUAL' }) // 'eventual'
+ */
+export function freshnessFromStartup(params: Readonly<Record<string, string>>): string | undefined {
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== '' && key.toLowerCase() === 'freshet.freshness') return value.toLowerCase()
+  }
+  return freshnessFromOptions(params.options)
 }
 
 /** What {@link serverNameOf} makes: client statements with such names always go under their key. */
@@ -236,6 +263,12 @@ export class ClientSession implements ServerSink {
   #lastUnnamedParse: Buffer | null = null
   #lastUnnamedText: string | null = null
   #batch: BatchItem[] | null = null
+  /** Statements of batches ended by Flush since the last Sync: their pins apply at its ReadyForQuery. */
+  readonly #unsynced: Classification[] = []
+  /** The server reported an error while no job of this client was running (after a Flush). */
+  #unsyncedError = false
+  /** A reused one-statement list for {@link SessionState.applyPins}. */
+  readonly #one: Classification[] = []
   #parseSlots: ParseSlot[] = []
   #closeSwallow: boolean[] = []
 
@@ -353,8 +386,8 @@ export class ClientSession implements ServerSink {
       this.#socket.write(negotiateProtocolVersion(0, protocolOptions))
     this.identity = { user, database: params.database || user, password: this.#rt.password(user) }
     this.settings = startupSettings(params)
-    const tier = freshnessFromOptions(params.options)
-    if (tier !== undefined) this.state.sessionTier = tier
+    const tier = freshnessFromStartup(params)
+    if (tier !== undefined) this.state.startupTier = tier
     const auth = this.#rt.config().proxy.auth
     this.#auth = createClientAuthenticator(auth.type, user, this.#rt.credential(user), {
       trustListedOnly: Object.keys(auth.users).length > 0,
@@ -443,6 +476,7 @@ export class ClientSession implements ServerSink {
           whole,
           items: null,
           sql,
+          texts: null,
           syncs: 1,
           classification: null,
           failed: false,
@@ -483,6 +517,7 @@ export class ClientSession implements ServerSink {
           whole: buf.subarray(start, end),
           items: null,
           sql: null,
+          texts: null,
           syncs: 1,
           classification: null,
           failed: false,
@@ -572,21 +607,22 @@ export class ClientSession implements ServerSink {
     const items = this.#batch
     if (!items) return
     this.#batch = null
-    // the strictest statement of the batch decides: the first that needs the primary, else the first read
+    // the statements it is about; the common batch has one (P/B/D/E/S, B/E/S): no allocation then
     let sql: string | null = null
+    let texts: string[] | null = null
     for (const item of items) {
-      if (item.text === null) continue
-      if (sql === null) sql = item.text
-      if (item.text !== sql && this.#rt.engine.classify(item.text).requiresPrimary) {
-        sql = item.text
-        break
-      }
+      const text = item.text
+      if (text === null || text === sql) continue
+      if (sql === null) sql = text
+      else if (texts === null) texts = [sql, text]
+      else if (!texts.includes(text)) texts.push(text)
     }
     this.#push({
       kind: 'extended',
       whole: null,
       items,
       sql,
+      texts,
       syncs,
       classification: null,
       failed: false,
@@ -638,12 +674,31 @@ export class ClientSession implements ServerSink {
       return
     }
     const engine = this.#rt.engine
-    const c = job.sql === null ? null : engine.classify(job.sql)
+    let c = job.sql === null ? null : engine.classify(job.sql)
+    // a batch of several statements: the first that needs the primary routes it, else all the reads do
+    let reads: Classification[] | null = null
+    if (job.texts !== null) {
+      reads = []
+      for (const text of job.texts) {
+        const s = engine.classify(text)
+        if (s.requiresPrimary) {
+          job.sql = text
+          c = s
+          reads = null
+          break
+        }
+        reads.push(s)
+      }
+    }
     job.classification = c
     if (job.kind === 'simple' && c !== null) {
-      const tag = this.state.consumeSettings(c)
+      const inTransaction = this.#txStatus !== 'I'
+      const tag = this.state.consumeSettings(c, inTransaction)
       if (tag !== null) {
-        this.#socket.write(Buffer.concat([commandComplete(tag), readyForQuery(this.#txStatus)]))
+        const done = Buffer.concat([commandComplete(tag), readyForQuery(this.#txStatus)])
+        this.#socket.write(
+          localOutsideTransaction(c, inTransaction) ? Buffer.concat([SET_LOCAL_WARNING, done]) : done,
+        )
         this.#running = null
         return
       }
@@ -662,6 +717,10 @@ export class ClientSession implements ServerSink {
     }
     if (c === null) {
       this.#acquire(job, engine.tracker.primary)
+      return
+    }
+    if (reads !== null) {
+      this.#routeReads(job, reads)
       return
     }
     const context = this.state.context()
@@ -718,9 +777,12 @@ export class ClientSession implements ServerSink {
           if (item.statementTarget) out.push(NO_PARAMETERS)
           out.push(NO_DATA)
           break
-        case FrontendCode.Execute:
-          out.push(commandComplete(this.state.consumeSettings(c)!))
+        case FrontendCode.Execute: {
+          const inTransaction = this.#txStatus !== 'I'
+          if (localOutsideTransaction(c, inTransaction)) out.push(SET_LOCAL_WARNING)
+          out.push(commandComplete(this.state.consumeSettings(c, inTransaction)!))
           break
+        }
         case FrontendCode.Sync:
           out.push(readyForQuery(this.#txStatus))
           break
@@ -728,6 +790,91 @@ export class ClientSession implements ServerSink {
     }
     this.#socket.write(Buffer.concat(out))
     return true
+  }
+
+  /**
+   * A batch of several reads (none needs the primary by its class): routed by the strictest. Each
+   * distinct statement is decided; a decision for the primary wins (an unannotated read under
+   * `routing.unannotated: primary`, a strict tier, a volatile function, a token no replica has...),
+   * then an error decision (that statement could not run alone either), else the read whose tier has
+   * the smallest `max_lag_ms`, made to honour the latest MIN_LSN of the batch. Waits for a replica to
+   * replay the session's token as a single read does.
+   */
+  #routeReads(job: Job, reads: readonly Classification[]): void {
+    const engine = this.#rt.engine
+    const started = process.hrtime.bigint()
+    const picked = this.#strictest(reads, started)
+    const config = this.#rt.config()
+    const maxWait = config.consistency.max_wait_for_sync_ms
+    const lsn = picked.decision.minLsn
+    if (
+      picked.decision.reason === 'read_your_writes' &&
+      lsn !== null &&
+      this.state.context().minLsn !== undefined &&
+      maxWait > 0 &&
+      !config.routing.shadow
+    ) {
+      engine.waitForReplay(lsn, maxWait).then(
+        (reached) => {
+          if (this.#phase === 'closed') return
+          const final = reached ? this.#strictest(reads, started) : picked
+          job.classification = final.classification
+          engine.emit('decision', final.decision, final.classification)
+          this.#routed(job, final.decision)
+        },
+        (err: unknown) => this.#failJob(job, err),
+      )
+      return
+    }
+    job.classification = picked.classification
+    engine.emit('decision', picked.decision, picked.classification)
+    this.#routed(job, picked.decision)
+  }
+
+  /** The decision for a batch of reads (see #routeReads), and the classification it was made from. */
+  #strictest(
+    reads: readonly Classification[],
+    started: bigint,
+  ): { classification: Classification; decision: Decision } {
+    const engine = this.#rt.engine
+    const view = this.state.view()
+    const context = this.state.context()
+    const tiers = this.#rt.config().routing.tiers
+    const primary = engine.tracker.primary
+    let best: { classification: Classification; decision: Decision } | null = null
+    let bestBound = 0
+    let failed: { classification: Classification; decision: Decision } | null = null
+    let latest: bigint | null = null
+    let latestText: string | null = null
+    for (const c of reads) {
+      const d = engine.decide(c, view, context, started, false)
+      if (d.target === primary) return { classification: c, decision: d }
+      if (d.target === null) {
+        failed ??= { classification: c, decision: d }
+        continue
+      }
+      // ROUTE_TO: replica / a route_replica rule: any replica, the loosest bound
+      const bound = d.tier === null ? Number.POSITIVE_INFINITY : (tiers[d.tier]?.max_lag_ms ?? 0)
+      if (best === null || bound < bestBound) {
+        best = { classification: c, decision: d }
+        bestBound = bound
+      }
+      const lsn = d.minLsn === null ? null : parseLsn(d.minLsn)
+      if (lsn !== null && (latest === null || lsn > latest)) {
+        latest = lsn
+        latestText = d.minLsn
+      }
+    }
+    if (failed !== null || best === null) return failed!
+    if (latest === null || (best.decision.minLsn !== null && parseLsn(best.decision.minLsn) === latest))
+      return best
+    // the strictest read, decided again with the batch's latest token as its MIN_LSN
+    const c = best.classification
+    const classification: Classification = Object.freeze({
+      ...c,
+      hints: Object.freeze({ ...c.hints, minLsn: latestText! }),
+    })
+    return { classification, decision: engine.decide(classification, view, context, started, false) }
   }
 
   #routed(job: Job, decision: Decision): void {
@@ -850,6 +997,7 @@ export class ClientSession implements ServerSink {
     if (job.syncs === 0) {
       // a batch ended by Flush: the connection stays with us until a Sync comes back as ReadyForQuery
       endSpan(job, null)
+      for (const s of this.#ownStatements(job)) this.#unsynced.push(s)
       this.#extendedOpen = true
       this.#running = null
       this.#next()
@@ -1014,7 +1162,10 @@ export class ClientSession implements ServerSink {
           return
         }
         const job = this.#running
-        if (job === null) break
+        if (job === null) {
+          if (!this.#hidden) this.#unsyncedError = true
+          break
+        }
         const conn = this.#conn
         if (!job.answered && conn !== null && conn.node !== this.#rt.engine.tracker.primary) {
           const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
@@ -1041,6 +1192,11 @@ export class ClientSession implements ServerSink {
         if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
         break
       }
+      case BackendCode.NotificationResponse:
+        // asynchronous, and the client's (only a connection pinned by its LISTEN gets one): forwarded
+        // even in the middle of freshet's own hidden query, which PostgreSQL may answer after it
+        this.#append(buf, start, end)
+        return
       case BackendCode.DataRow:
         if (this.#hidden) {
           // int16 column count, int32 length, the text
@@ -1092,6 +1248,7 @@ export class ClientSession implements ServerSink {
   #ready(status: number): void {
     const job = this.#running
     const conn = this.#conn!
+    const before = this.#txStatus
     this.#txStatus = status === STATUS_IDLE ? 'I' : status === STATUS_IN_TX ? 'T' : 'E'
     this.#extendedOpen = false
     if (job === null) {
@@ -1103,7 +1260,6 @@ export class ClientSession implements ServerSink {
     const engine = this.#rt.engine
     engine.tracker.observeLatency(conn.node, performance.now() - job.startedAt)
     const c = job.classification
-    const wasInTransaction = this.state.inTransaction
     if (c !== null) {
       if (
         c.requiresPrimary &&
@@ -1112,12 +1268,23 @@ export class ClientSession implements ServerSink {
       ) {
         this.#txWrote = true
       }
-      if (c.pin !== undefined || c.unpin !== undefined) {
-        this.state.applyPins(c, wasInTransaction || this.#txStatus !== 'I')
+    } else if (job.kind === 'function' && conn.node === engine.tracker.primary) this.#txWrote = true
+    let statements = this.#ownStatements(job)
+    if (this.#unsynced.length > 0) {
+      statements = [...this.#unsynced, ...statements]
+      this.#unsynced.length = 0
+    }
+    for (const s of statements) {
+      if (s.pin !== undefined || s.unpin !== undefined) {
         // session state, or a DISCARD that dropped freshet's statements: never reuse this connection
         conn.dirty = true
+        break
       }
-    } else if (job.kind === 'function' && conn.node === engine.tracker.primary) this.#txWrote = true
+    }
+    const failed = job.failed || this.#unsyncedError
+    this.#unsyncedError = false
+    this.state.applyPins(statements, { before, after: this.#txStatus, failed })
+    this.#one.length = 0
     for (const slot of this.#parseSlots) if (slot.name !== null) conn.forgetPrepared(slot.name)
     this.#parseSlots.length = 0
     this.#closeSwallow.length = 0
@@ -1140,6 +1307,47 @@ export class ClientSession implements ServerSink {
       return
     }
     this.#settle()
+  }
+
+  /**
+   * The statements a job ran, in order, for pins and transactions: its classification; for a
+   * multi-statement string that pins or releases anything, one per statement (the string's own
+   * classification keeps only its first pin and its last release); for a batch of several statements,
+   * one per Bind. The one-statement list is reused: valid until the next call.
+   */
+  #ownStatements(job: Job): readonly Classification[] {
+    const c = job.classification
+    if (c === null) return NO_STATEMENTS
+    if (job.kind === 'simple' && c.statementCount > 1 && (c.pin !== undefined || c.unpin !== undefined)) {
+      const split = this.#split(job.sql!)
+      if (split !== null) return split
+    } else if (job.texts !== null) {
+      const engine = this.#rt.engine
+      const out: Classification[] = []
+      for (const item of job.items!) {
+        if (item.code === FrontendCode.Bind && item.text !== null) out.push(engine.classify(item.text))
+      }
+      return out
+    }
+    this.#one[0] = c
+    return this.#one
+  }
+
+  /** One classification per statement of a multi-statement string, in order; null if it does not parse. */
+  #split(sql: string): Classification[] | null {
+    let stmts: { stmt_location?: number; stmt_len?: number }[]
+    try {
+      stmts = parseSync(sql).stmts ?? []
+    } catch {
+      return null
+    }
+    // the parser's locations are byte offsets into the UTF-8 text; a length of 0 runs to the end
+    const bytes = Buffer.from(sql)
+    const engine = this.#rt.engine
+    return stmts.map((s) => {
+      const from = s.stmt_location ?? 0
+      return engine.classify(bytes.toString('utf8', from, s.stmt_len ? from + s.stmt_len : bytes.length))
+    })
   }
 
   /** Swallows the server's messages up to the next ReadyForQuery (the token fetch). */
@@ -1223,6 +1431,8 @@ export class ClientSession implements ServerSink {
     this.#extendedOpen = false
     this.#parseSlots.length = 0
     this.#closeSwallow.length = 0
+    this.#unsynced.length = 0
+    this.#unsyncedError = false
   }
 
   /**

@@ -1,34 +1,100 @@
 // One client session's routing state: transaction and pin tracking, the session tier, the RYW token.
 
-import type { Classification, PinReason } from '../core/classify/classification.js'
+import type { Classification, PinReason, TransactionAction } from '../core/classify/classification.js'
 import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
 
 /** The freshet setting namespace: consumed by freshet, never sent to PostgreSQL. */
 const FRESHET_SETTING = /^freshet\./
+
+/** ReadyForQuery's transaction status: idle, in a transaction, in a failed transaction. */
+export type TxStatus = 'I' | 'T' | 'E'
+
+/** How a job (one simple query, or one extended batch up to its Sync) ended on the server. */
+export interface StatementOutcome {
+  /** Transaction status before it ran. */
+  readonly before: TxStatus
+  /** Transaction status after it (its ReadyForQuery). */
+  readonly after: TxStatus
+  /** The server answered with an error: the statement that failed, and any after it, did not happen. */
+  readonly failed: boolean
+}
+
+/**
+ * Session state PostgreSQL keeps when the transaction that created it rolls back: session advisory locks
+ * and SQL-level prepared statements. The rest (temp tables, LISTEN, SET, WITH HOLD cursors) is undone.
+ */
+const SURVIVES_ROLLBACK: ReadonlySet<PinReason> = new Set(['advisory_lock', 'prepared_statement'])
+/**
+ * Releases that take effect at once even inside a transaction that later rolls back
+ * (pg_advisory_unlock_all, DEALLOCATE ALL, CLOSE ALL). DISCARD TEMP, UNLISTEN * and RESET ALL wait for COMMIT.
+ */
+const RELEASES_AT_ONCE: ReadonlySet<PinReason | 'all'> = new Set([
+  'advisory_lock',
+  'prepared_statement',
+  'cursor_with_hold',
+])
+
+/** A pin or release made inside the open transaction, waiting for its COMMIT. */
+interface PendingPin {
+  readonly pin?: PinReason
+  readonly unpin?: PinReason | 'all'
+}
 
 /**
  * What a face (proxy client, library client) knows about one session between statements. The views it
  * hands to the engine are cached and rebuilt only when something changes, so deciding allocates nothing
  * per statement.
  *
+ * Pins: each kind of session state (temp tables, LISTEN, advisory locks, SET, WITH HOLD cursors,
+ * SQL PREPARE) is kept on its own, so that releasing one kind (DISCARD TEMP, UNLISTEN *,
+ * pg_advisory_unlock_all(), RESET ALL, CLOSE ALL, DEALLOCATE ALL) never forgets another; DISCARD ALL
+ * releases them all. Inside a transaction, state that a ROLLBACK undoes only counts from its COMMIT.
+ *
  * @example
  * const s = new SessionState()
- * s.consumeSettings(engine.classify("SET freshet.freshness = 'eventual'")) // true: answered locally
+ * s.consumeSettings(engine.classify("SET freshet.freshness = 'eventual'")) // 'SET': answered locally
  * engine.route(sql, s.view(), s.context())
  */
 export class SessionState {
   #pinnedNode: string | null = null
   #inTransaction = false
-  #sessionPin: PinReason | null = null
+  /** Session state held on the server connection, oldest first. */
+  readonly #pins = new Set<PinReason>()
+  /** Pins and releases of the open transaction that COMMIT makes real and ROLLBACK drops, in order. */
+  readonly #pending: PendingPin[] = []
+  #startupTier: string | undefined
   #sessionTier: string | undefined
+  /** The session tier when the open transaction first changed it (restored by ROLLBACK), or null. */
+  #tierAtBegin: { readonly tier: string | undefined } | null = null
+  /** SET LOCAL freshet.freshness in the open transaction: its value (undefined: the default), or null. */
+  #localTier: { readonly tier: string | undefined } | null = null
   #token: string | undefined
   #lastWriteAt: number | undefined
   #view: SessionView | null = null
   #context: RoutingContext | null = null
 
-  /** The session's default tier (SET freshet.freshness / startup option), if any. */
+  /** The tier in effect: SET LOCAL in the open transaction, else SET freshet.freshness, else the startup tier. */
   get sessionTier(): string | undefined {
-    return this.#sessionTier
+    return this.#localTier !== null ? this.#localTier.tier : this.#sessionTier
+  }
+
+  /** Sets the session tier (as a SET outside a transaction would). */
+  set sessionTier(tier: string | undefined) {
+    this.#sessionTier = tier === undefined ? undefined : tier.toLowerCase()
+    this.#view = null
+  }
+
+  /**
+   * The tier given at startup (`-c freshet.freshness=...` in `options`, or a `freshet.freshness`
+   * startup parameter): the session's tier, and what RESET freshet.freshness returns to.
+   */
+  get startupTier(): string | undefined {
+    return this.#startupTier
+  }
+
+  set startupTier(tier: string | undefined) {
+    this.#startupTier = tier === undefined ? undefined : tier.toLowerCase()
+    this.sessionTier = this.#startupTier
   }
 
   /** The read-your-writes token (LSN of this session's last write), if any. */
@@ -36,18 +102,20 @@ export class SessionState {
     return this.#token
   }
 
-  /** Session state that holds this session on one server connection, or null. */
+  /** Session state that holds this session on one server connection (the oldest still held), or null. */
   get sessionPin(): PinReason | null {
-    return this.#sessionPin
+    if (this.#pins.size === 0) return null
+    for (const reason of this.#pins) return reason
+    return null
+  }
+
+  /** Every kind of session state held on the server connection, oldest first. */
+  get sessionPins(): readonly PinReason[] {
+    return [...this.#pins]
   }
 
   get inTransaction(): boolean {
     return this.#inTransaction
-  }
-
-  set sessionTier(tier: string | undefined) {
-    this.#sessionTier = tier === undefined ? undefined : tier.toLowerCase()
-    this.#view = null
   }
 
   /** The node this session is held on (open transaction or session state), or null. */
@@ -58,16 +126,123 @@ export class SessionState {
     this.#view = null
   }
 
-  /** Applies the pin/unpin a finished statement carries. `wasInTransaction`: it ran inside BEGIN..COMMIT. */
-  applyPins(c: Classification, wasInTransaction: boolean): void {
-    if (c.pin && !(c.pin === 'session_set' && wasInTransaction)) this.#sessionPin = c.pin
-    if (c.unpin === 'all' || (c.unpin !== undefined && c.unpin === this.#sessionPin)) this.#sessionPin = null
+  /**
+   * Applies what a finished job did to the session: the pins and releases its statements carry and the
+   * transactions they began and ended. `statements`: the job's statements in the order they ran (one
+   * classification per statement where known; a multi-statement classification is taken as a whole).
+   *
+   * Outside a transaction a pin holds at once. Inside one, state that ROLLBACK undoes (temp table,
+   * LISTEN, SET, WITH HOLD cursor) waits for COMMIT, while a session advisory lock or an SQL PREPARE
+   * holds at once (PostgreSQL keeps them after a ROLLBACK). Releases go the same way. A failed job's
+   * releases are ignored (the statement may not have run), its pins are kept: holding a connection too
+   * long is safe, letting state go with it is not.
+   */
+  applyPins(statements: readonly Classification[], outcome: StatementOutcome): void {
+    const { before, after, failed } = outcome
+    // a transaction whose end was not reported (cannot happen through the proxy): keep its pins
+    if (before === 'I' && this.#pending.length > 0) this.#endTransaction('unsure')
+    let inTx = before !== 'I'
+    let aborted = before === 'E'
+    for (let i = 0; i < statements.length; i++) {
+      const c = statements[i]!
+      const many = c.transactions
+      if (many !== undefined) {
+        for (const t of many) {
+          const next = this.#transaction(t.action, inTx, aborted, failed)
+          inTx = next.inTx
+          aborted = next.aborted
+        }
+      } else if (c.transaction !== undefined) {
+        const next = this.#transaction(c.transaction.action, inTx, aborted, failed)
+        inTx = next.inTx
+        aborted = next.aborted
+      }
+      if (c.pin !== undefined) this.#pin(c.pin, inTx)
+      // a multi-statement string taken whole: which came first, the pin or the release, is unknown
+      if (c.unpin !== undefined && !failed && c.statementCount <= 1) this.#unpin(c.unpin, inTx)
+    }
+    if (after === 'I' && inTx) {
+      // the transaction ended without a COMMIT or ROLLBACK seen here (an error in an implicit
+      // transaction, a COMMIT that failed): keep what it pinned, forget what it released
+      this.#endTransaction(failed || aborted ? 'unsure' : 'commit')
+    }
+  }
+
+  /** One transaction-control action; returns whether a transaction is open (and failed) after it. */
+  #transaction(
+    action: TransactionAction,
+    inTx: boolean,
+    aborted: boolean,
+    failed: boolean,
+  ): { inTx: boolean; aborted: boolean } {
+    switch (action) {
+      case 'begin':
+        return inTx ? { inTx, aborted } : { inTx: true, aborted: false }
+      case 'commit':
+      case 'prepare': // PREPARE TRANSACTION keeps the session's SETs, like COMMIT
+        // COMMIT of a failed transaction is a ROLLBACK; a COMMIT that fails (deferred constraint) too
+        if (inTx) this.#endTransaction(aborted ? 'rollback' : failed ? 'unsure' : 'commit')
+        return { inTx: false, aborted: false }
+      case 'rollback':
+        if (inTx) this.#endTransaction('rollback')
+        return { inTx: false, aborted: false }
+      case 'rollback_to':
+        // what came after the savepoint is undone: a pin may be gone (kept anyway), a release too
+        if (inTx) this.#dropPendingReleases()
+        return { inTx, aborted: false }
+      default:
+        return { inTx, aborted }
+    }
+  }
+
+  #pin(reason: PinReason, inTx: boolean): void {
+    if (inTx && !SURVIVES_ROLLBACK.has(reason)) this.#pending.push({ pin: reason })
+    else if (!this.#pins.has(reason)) {
+      this.#pins.add(reason)
+      this.#view = null
+    }
+  }
+
+  #unpin(reason: PinReason | 'all', inTx: boolean): void {
+    if (inTx && !RELEASES_AT_ONCE.has(reason)) this.#pending.push({ unpin: reason })
+    else {
+      if (reason === 'all') this.#pins.clear()
+      else this.#pins.delete(reason)
+      this.#view = null
+    }
+  }
+
+  #dropPendingReleases(): void {
+    let kept = 0
+    for (const p of this.#pending) if (p.pin !== undefined) this.#pending[kept++] = p
+    this.#pending.length = kept
+  }
+
+  /**
+   * The open transaction ended. 'commit': its pins and releases become real. 'rollback': they go.
+   * 'unsure' (it may have committed or not): its pins are kept and its releases dropped.
+   */
+  #endTransaction(how: 'commit' | 'rollback' | 'unsure'): void {
+    if (how !== 'rollback') {
+      for (const p of this.#pending) {
+        const unpin = p.unpin
+        if (p.pin !== undefined) this.#pins.add(p.pin)
+        else if (how !== 'commit' || unpin === undefined) continue
+        else if (unpin === 'all') this.#pins.clear()
+        else this.#pins.delete(unpin)
+      }
+    }
+    this.#pending.length = 0
+    if (how === 'rollback' && this.#tierAtBegin !== null) this.#sessionTier = this.#tierAtBegin.tier
+    this.#tierAtBegin = null
+    this.#localTier = null
     this.#view = null
   }
 
   /** Forgets session state (the server connection that held it is gone). */
   clearSessionPin(): void {
-    this.#sessionPin = null
+    this.#pins.clear()
+    this.#pending.length = 0
     this.#view = null
   }
 
@@ -81,14 +256,28 @@ export class SessionState {
   /**
    * For a statement whose settings are all `freshet.*` (SET/RESET freshet.freshness): applies them and
    * returns the command tag to answer with ('SET' or 'RESET'); null when the statement is not freshet's.
+   *
+   * As in PostgreSQL: RESET (or SET ... TO DEFAULT) returns to the startup tier; a SET inside a
+   * transaction is undone by its ROLLBACK; SET LOCAL lasts until the transaction ends, and outside a
+   * transaction it does nothing (PostgreSQL warns: see {@link localOutsideTransaction}).
+   * `inTransaction`: a transaction is open (default: as last seen by {@link setPinned}).
    */
-  consumeSettings(c: Classification): 'SET' | 'RESET' | null {
+  consumeSettings(c: Classification, inTransaction = this.#inTransaction): 'SET' | 'RESET' | null {
     const settings = c.settings
     if (!settings || !onlyFreshetSettings(c)) return null
     for (const s of settings) {
-      if (s.name === 'freshet.freshness') this.sessionTier = s.value ?? undefined
+      if (s.name !== 'freshet.freshness') continue
+      const tier = s.value === null ? this.#startupTier : s.value.toLowerCase()
+      if (s.local) {
+        if (inTransaction) this.#localTier = { tier }
+      } else {
+        if (inTransaction && this.#tierAtBegin === null) this.#tierAtBegin = { tier: this.#sessionTier }
+        this.#sessionTier = tier
+        this.#localTier = null
+      }
+      this.#view = null
     }
-    return settings[0]!.value === null ? 'RESET' : 'SET'
+    return settings[0]!.value === null && !settings[0]!.local ? 'RESET' : 'SET'
   }
 
   /** The SessionView for the engine (cached until something changes). */
@@ -99,12 +288,13 @@ export class SessionState {
         ? null
         : this.#inTransaction
           ? 'transaction'
-          : (this.#sessionPin ?? 'transaction')
+          : (this.sessionPin ?? 'transaction')
+    const tier = this.sessionTier
     this.#view = Object.freeze({
       pinnedNode: this.#pinnedNode,
       pinReason,
       inTransaction: this.#inTransaction,
-      ...(this.#sessionTier !== undefined ? { sessionTier: this.#sessionTier } : {}),
+      ...(tier !== undefined ? { sessionTier: tier } : {}),
     })
     return this.#view
   }
@@ -127,3 +317,12 @@ export function onlyFreshetSettings(c: Classification): boolean {
   for (const s of settings) if (!FRESHET_SETTING.test(s.name)) return false
   return true
 }
+
+/** `SET LOCAL freshet....` outside a transaction: PostgreSQL answers SET with a WARNING (25P01) and ignores it. */
+export function localOutsideTransaction(c: Classification, inTransaction: boolean): boolean {
+  if (inTransaction) return false
+  for (const s of c.settings ?? NO_SETTINGS) if (s.local) return true
+  return false
+}
+
+const NO_SETTINGS: NonNullable<Classification['settings']> = Object.freeze([])
