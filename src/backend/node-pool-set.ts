@@ -7,32 +7,11 @@ import { BackpressureError, NodeUnavailableError } from '../core/errors.js'
 
 export { isRecoveryConflict } from '../core/errors.js'
 
+import { Budget, budgetCapacity } from './tier-budget.js'
 import type { TopologyTracker } from './topology-tracker.js'
 
 /** Extra node-postgres settings applied to every node pool (ssl, types, Client class ...). */
 export type PgPoolExtras = Omit<pg.PoolConfig, 'connectionString' | 'max' | 'min'>
-
-/** A counting semaphore with a FIFO of waiters: the per-tier share of a node's pool. */
-class Budget {
-  #inUse = 0
-  readonly #waiters: (() => void)[] = []
-  constructor(readonly capacity: number) {}
-  get waiting(): number {
-    return this.#waiters.length
-  }
-  acquire(): Promise<void> | null {
-    if (this.#inUse < this.capacity) {
-      this.#inUse++
-      return null
-    }
-    return new Promise((resolve) => this.#waiters.push(resolve))
-  }
-  release(): void {
-    const next = this.#waiters.shift()
-    if (next) next()
-    else this.#inUse--
-  }
-}
 
 interface NodePool {
   readonly config: NodeConfig
@@ -306,7 +285,7 @@ export class NodePoolSet {
     if (share === undefined) return null
     let b = np.budgets.get(tier)
     if (!b) {
-      b = new Budget(Math.max(1, Math.floor(share * this.#settings(np).max_active)))
+      b = new Budget(budgetCapacity(share, this.#settings(np).max_active))
       np.budgets.set(tier, b)
     }
     return b

@@ -885,17 +885,18 @@ export class ClientSession implements ServerSink {
       this.#failJob(job, err)
       return
     }
-    this.#acquire(job, decision.target!)
+    this.#acquire(job, decision.target!, decision.tier)
   }
 
-  #acquire(job: Job, node: string): void {
+  /** A server connection on `node` for the job; `tier` counts against its `pools.tier_budgets` share. */
+  #acquire(job: Job, node: string, tier: string | null = null): void {
     const pool = this.#rt.pool
-    const idle = pool.tryAcquire(node, this.identity)
+    const idle = pool.tryAcquire(node, this.identity, tier)
     if (idle) {
       this.#use(job, idle)
       return
     }
-    pool.acquire(node, this.identity).then(
+    pool.acquire(node, this.identity, tier).then(
       (conn) => {
         if (this.#phase === 'closed') pool.release(conn)
         else this.#use(job, conn)

@@ -1,6 +1,7 @@
 // One raw protocol connection from freshet to a PostgreSQL node: startup, login, then framed passthrough.
 
 import { connect, type Socket } from 'node:net'
+import type { Budget } from '../backend/tier-budget.js'
 import { FreshetError, NodeUnavailableError } from '../core/errors.js'
 import {
   BackendCode,
@@ -92,6 +93,8 @@ export class ServerConnection {
   unnamedParse: Buffer | null = null
   /** Settings freshet applied for the clients it served (see startup-settings.ts), by lower-case name. */
   settings = new Map<string, string>()
+  /** The tier budget slot this connection holds while lent (`pools.tier_budgets`), or null. */
+  budget: Budget | null = null
   /** Holds session state or unknown state: close instead of reusing. */
   dirty = false
   lastUsed = Date.now()

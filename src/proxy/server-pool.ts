@@ -1,5 +1,6 @@
 // Server connections pooled per node and (user, database): bounded per node, FIFO waiters, backpressure.
 
+import { Budget, budgetCapacity } from '../backend/tier-budget.js'
 import type { TopologyTracker } from '../backend/topology-tracker.js'
 import type { FreshetConfig, NodeConfig } from '../core/config/schema.js'
 import { BackpressureError, FreshetError, NodeUnavailableError } from '../core/errors.js'
@@ -32,6 +33,8 @@ interface NodePool {
   active: number
   readonly idle: Map<string, ServerConnection[]>
   readonly waiters: Waiter[]
+  /** `pools.tier_budgets`: the share of this node's connections each listed tier may hold. */
+  readonly budgets: Map<string, Budget>
 }
 
 /** Connection counts of one node, as the admin API reads them. */
@@ -70,6 +73,8 @@ export class ServerPool {
   /** Applies new pool sizes and prepared statement cache size (existing connections stay). */
   setConfig(config: FreshetConfig): void {
     this.#config = config
+    // new shares apply to new checkouts; connections out now give back to the budget they took
+    for (const p of this.#nodes.values()) p.budgets.clear()
     // a node removed or now at another address (reload, discovery): its idle connections go at once,
     // busy ones when they are released
     for (const p of this.#nodes.values()) {
@@ -90,7 +95,7 @@ export class ServerPool {
   #pool(name: string): NodePool {
     let p = this.#nodes.get(name)
     if (!p) {
-      p = { name, total: 0, active: 0, idle: new Map(), waiters: [] }
+      p = { name, total: 0, active: 0, idle: new Map(), waiters: [], budgets: new Map() }
       this.#nodes.set(name, p)
     }
     return p
@@ -121,10 +126,23 @@ export class ServerPool {
     return out
   }
 
-  /** An idle connection for this identity, or null (then call `acquire()`). */
-  tryAcquire(name: string, identity: LoginIdentity): ServerConnection | null {
+  /**
+   * An idle connection for this identity, or null (then call `acquire()`): also null when `tier` has
+   * used up its budget on this node.
+   */
+  tryAcquire(name: string, identity: LoginIdentity, tier: string | null = null): ServerConnection | null {
     const p = this.#nodes.get(name)
     if (!p) return null
+    const budget = tier === null ? null : this.#budget(p, tier)
+    if (budget === null) return this.#takeIdle(p, name, identity)
+    if (!budget.tryAcquire()) return null
+    const conn = this.#takeIdle(p, name, identity)
+    if (conn === null) budget.release()
+    else conn.budget = budget
+    return conn
+  }
+
+  #takeIdle(p: NodePool, name: string, identity: LoginIdentity): ServerConnection | null {
     const list = p.idle.get(`${identity.user}\0${identity.database}`)
     while (list && list.length > 0) {
       const conn = list.pop()!
@@ -139,8 +157,37 @@ export class ServerPool {
     return null
   }
 
-  /** A connection on node `name` for this identity: idle, new, or after waiting. */
-  acquire(name: string, identity: LoginIdentity): Promise<ServerConnection> {
+  /**
+   * A connection on node `name` for this identity: idle, new, or after waiting; first, when `tier` has
+   * a budget (`pools.tier_budgets`), a slot of that tier's share of the node.
+   */
+  acquire(name: string, identity: LoginIdentity, tier: string | null = null): Promise<ServerConnection> {
+    const budget = tier === null ? null : this.#budget(this.#pool(name), tier)
+    if (budget === null) return this.#acquire(name, identity)
+    const p = this.#pool(name)
+    if (p.waiters.length + budget.waiting >= this.#config.pools.max_waiting) {
+      return Promise.reject(
+        new BackpressureError(
+          `freshet: ${p.waiters.length + budget.waiting} requests already wait for a connection to ${name} (pools.max_waiting)`,
+        ),
+      )
+    }
+    const gate = budget.acquire()
+    const take = () =>
+      this.#acquire(name, identity).then(
+        (conn) => {
+          conn.budget = budget
+          return conn
+        },
+        (err: unknown) => {
+          budget.release()
+          throw err
+        },
+      )
+    return gate === null ? take() : gate.then(take)
+  }
+
+  #acquire(name: string, identity: LoginIdentity): Promise<ServerConnection> {
     if (this.#closed) {
       return Promise.reject(new FreshetError('FRESHET_POOL_CLOSED', 'freshet: the proxy is shutting down'))
     }
@@ -179,6 +226,17 @@ export class ServerPool {
       }
       p.waiters.push(waiter)
     })
+  }
+
+  #budget(p: NodePool, tier: string): Budget | null {
+    const share = this.#config.pools.tier_budgets[tier]
+    if (share === undefined) return null
+    let b = p.budgets.get(tier)
+    if (b === undefined) {
+      b = new Budget(budgetCapacity(share, this.#settings(p.name).max_active))
+      p.budgets.set(tier, b)
+    }
+    return b
   }
 
   #closeOneIdle(p: NodePool): void {
@@ -246,6 +304,11 @@ export class ServerPool {
 
   /** Gives a connection back: reused when clean, else closed. */
   release(conn: ServerConnection): void {
+    const budget = conn.budget
+    if (budget !== null) {
+      conn.budget = null
+      budget.release()
+    }
     const p = this.#pool(conn.node)
     p.active--
     conn.detach()
