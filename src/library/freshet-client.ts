@@ -10,6 +10,8 @@ import { FreshetError } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import type { SessionView } from '../core/route/routing-context.js'
+import { SessionState, type TxStatus } from '../session/session-state.js'
+import { splitStatements } from '../session/split-statements.js'
 import { currentContext } from './context.js'
 import type { FreshetPool } from './freshet-pool.js'
 import {
@@ -24,12 +26,13 @@ interface Pin {
   node: string
   client: pg.PoolClient
   release: (err?: unknown, destroy?: boolean) => void
-  /** Why it is held after the transaction ends (session state), or null. */
-  session: string | null
 }
 
-/** The freshet setting namespace: consumed by freshet, never sent to PostgreSQL. */
-const FRESHET_SETTING = /^freshet\./
+/** A pg client's transaction status after its last ReadyForQuery ('I' before the first). */
+function txStatusOf(client: pg.PoolClient): TxStatus {
+  const status = (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.()
+  return status === 'T' || status === 'E' ? status : 'I'
+}
 
 /**
  * A pg.PoolClient look-alike. Statements are queued in order like pg.Client does, so callers may fire
@@ -48,13 +51,15 @@ export class FreshetClient extends EventEmitter {
 
   readonly #pool: FreshetPool
   #pin: Pin | null = null
-  #inTransaction = false
+  /**
+   * The session machine the proxy uses too: pins kept per reason (temp tables, LISTEN, SET, advisory
+   * locks, WITH HOLD cursors, prepared statements), state made in a transaction pinned at COMMIT only,
+   * freshet's own SET/RESET/SET LOCAL freshet.freshness.
+   */
+  readonly #state = new SessionState()
   #transactionWrote = false
-  #sessionTier: string | undefined
   #queue: Promise<unknown> = Promise.resolve()
   #released = false
-  /** Set by DISCARD ALL / UNLISTEN * etc.: drop the session pin when the transaction ends. */
-  #unpinAfterTx = false
 
   constructor(pool: FreshetPool) {
     super()
@@ -67,17 +72,7 @@ export class FreshetClient extends EventEmitter {
   }
 
   get session(): SessionView {
-    const pin = this.#pin
-    return {
-      pinnedNode: pin?.node ?? null,
-      pinReason: pin
-        ? this.#inTransaction
-          ? 'transaction'
-          : ((pin.session as SessionView['pinReason']) ?? 'transaction')
-        : null,
-      inTransaction: this.#inTransaction,
-      ...(this.#sessionTier !== undefined ? { sessionTier: this.#sessionTier } : {}),
-    }
+    return this.#state.view()
   }
 
   /** @internal One statement, queued behind the ones before it (query() without a Submittable). */
@@ -109,9 +104,10 @@ export class FreshetClient extends EventEmitter {
     if (this.#released) return
     this.#released = true
     const pin = this.#pin
-    const inTransaction = this.#inTransaction
+    const inTransaction = this.#state.inTransaction
+    const held = this.#state.sessionPin
     this.#pin = null
-    this.#inTransaction = false
+    this.#state.setPinned(null, false)
     if (pin) {
       pin.client.removeAllListeners('notification')
       pin.client.removeAllListeners('notice')
@@ -121,8 +117,8 @@ export class FreshetClient extends EventEmitter {
         ? err === true
           ? new Error('released with error')
           : err
-        : pin.session
-          ? new Error(`session state (${pin.session})`)
+        : held !== null
+          ? new Error(`session state (${held})`)
           : inTransaction
             ? new Error('released inside a transaction')
             : undefined
@@ -138,31 +134,18 @@ export class FreshetClient extends EventEmitter {
 
     // freshet's own settings are consumed here (SET freshet.freshness = 'eventual').
     const classification = engine.classify(text)
-    if (
-      classification.settings?.length &&
-      classification.settings.every((s) => FRESHET_SETTING.test(s.name))
-    ) {
-      for (const s of classification.settings) {
-        if (s.name === 'freshet.freshness') this.#sessionTier = s.value?.toLowerCase() ?? undefined
-      }
-      return {
-        command: classification.settings[0]?.value === null ? 'RESET' : 'SET',
-        rowCount: null,
-        oid: 0,
-        rows: [],
-        fields: [],
-      }
-    }
+    const tag = this.#state.consumeSettings(classification)
+    if (tag !== null) return { command: tag, rowCount: null, oid: 0, rows: [], fields: [] }
 
     const exec = (client: pg.PoolClient): Promise<pg.QueryResult> =>
       values === undefined ? client.query(query as pg.QueryConfig) : client.query(query as string, values)
-    if (this.#pin) return this.#runPinned(this.#pin, classification, exec)
+    if (this.#pin) return this.#runPinned(this.#pin, classification, text, exec)
 
     const { decision } = await engine.routeAwait(text, this.session, pool.routingContext())
     const tx = classification.transaction?.action
     const needsPin = tx === 'begin' || classification.pin !== undefined
     if (!needsPin) return pool.run(query, values, this.session, { decision, classification })
-    return this.#runPinned(await this.#pinTo(decision), classification, exec, decision)
+    return this.#runPinned(await this.#pinTo(decision), classification, text, exec, decision)
   }
 
   /** A Submittable: routed by its text (to the primary when it has none), run on a pinned connection. */
@@ -173,13 +156,13 @@ export class FreshetClient extends EventEmitter {
     const classification = pool.engine.classify(text ?? '')
     const exec = (client: pg.PoolClient) => runToDrain(client, sub)
     if (this.#pin) {
-      await this.#runPinned(this.#pin, classification, exec)
+      await this.#runPinned(this.#pin, classification, text, exec)
       return
     }
     // No text to classify: nothing proves it is a read, so it goes where writes go.
     const context = text === null ? { ...pool.routingContext(), primary: true } : pool.routingContext()
     const { decision } = await pool.engine.routeAwait(text ?? '', this.session, context)
-    await this.#runPinned(await this.#pinTo(decision), classification, exec, decision)
+    await this.#runPinned(await this.#pinTo(decision), classification, text, exec, decision)
   }
 
   /** Starts a pin: holds one connection on the decided node. */
@@ -188,63 +171,74 @@ export class FreshetClient extends EventEmitter {
     const { client, release } = await this.#pool.acquire(decision.target, decision.tier)
     client.on('notification', (msg) => this.emit('notification', msg))
     client.on('notice', (msg) => this.emit('notice', msg))
-    const pin: Pin = { node: decision.target, client, release, session: null }
+    const pin: Pin = { node: decision.target, client, release }
     this.#pin = pin
+    this.#state.setPinned(pin.node, false)
     return pin
   }
 
   async #runPinned<T>(
     pin: Pin,
     c: Classification,
+    text: string | null,
     exec: (client: pg.PoolClient) => Promise<T>,
     decision?: Decision,
   ): Promise<T> {
     const pool = this.#pool
+    const state = this.#state
     // Still decided (and reported) when pinned, so that logs, metrics and traces see pinned statements.
     const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext())
-    const tx = c.transaction?.action
+    const before = txStatusOf(pin.client)
     let res: T
     try {
       res = await withStatementSpan(decided, c, () => exec(pin.client), currentContext()?.traceparent)
     } catch (err) {
-      if (!this.#inTransaction && !pin.session && pin === this.#pin) this.#unpin()
+      this.#settle(pin, c, text, before, true)
       throw err
     }
-    if (tx === 'begin') {
-      this.#inTransaction = true
-      this.#transactionWrote = false
-    }
+    const after = this.#settle(pin, c, text, before, false)
+    if (before === 'I' && after !== 'I') this.#transactionWrote = false
     if (c.requiresPrimary && c.kind !== 'transaction' && c.kind !== 'session') this.#transactionWrote = true
-    if (c.pin && !(c.pin === 'session_set' && this.#inTransaction)) pin.session = c.pin
-    if (c.unpin === 'all') this.#unpinAfterTx = true
-    const ends = tx === 'commit' || tx === 'rollback' || tx === 'prepare'
-    if (ends) {
-      const wrote = this.#transactionWrote && tx === 'commit' && pool.engine.tracker.primary === pin.node
-      this.#inTransaction = false
+    const onPrimary = pool.engine.tracker.primary === pin.node
+    if (before === 'T' && after === 'I' && c.transaction?.action === 'commit') {
+      // a transaction that wrote committed: its token is the primary's LSN now, on the same connection
+      if (this.#transactionWrote && onPrimary) await this.#recordWrite(pin)
       this.#transactionWrote = false
-      if (wrote)
-        pool.recordWrite(pool.config.consistency.causal ? await RoutingEngine.currentLsn(pin.client) : null)
-    } else if (
-      !this.#inTransaction &&
-      c.requiresPrimary &&
-      c.kind === 'write' &&
-      pin.node === pool.engine.tracker.primary
-    ) {
-      // An autocommit write on a session-pinned connection.
-      pool.recordWrite(pool.config.consistency.causal ? await RoutingEngine.currentLsn(pin.client) : null)
+    } else if (before === 'I' && after === 'I' && c.requiresPrimary && c.kind === 'write' && onPrimary) {
+      await this.#recordWrite(pin) // an autocommit write on a session-pinned connection
     }
-    if (!this.#inTransaction && (pin.session === null || this.#unpinAfterTx)) {
-      this.#unpinAfterTx = false
-      if (pin.session !== null) pin.session = null
-      this.#unpin()
-    }
+    if (after === 'I') this.#transactionWrote = false
+    if (this.#pin === pin && after === 'I' && state.sessionPin === null) this.#unpin()
     return res
+  }
+
+  /**
+   * After a statement on a pinned connection: the session takes its pins, releases and transaction
+   * boundaries (each statement of a multi-statement string on its own); returns the status after it.
+   */
+  #settle(pin: Pin, c: Classification, text: string | null, before: TxStatus, failed: boolean): TxStatus {
+    const after = txStatusOf(pin.client)
+    const engine = this.#pool.engine
+    const statements =
+      text !== null && c.statementCount > 1 && (c.pin !== undefined || c.unpin !== undefined)
+        ? (splitStatements(text, (sql) => engine.classify(sql)) ?? [c])
+        : [c]
+    this.#state.applyPins(statements, { before, after, failed })
+    this.#state.setPinned(pin.node, after !== 'I')
+    if (failed && this.#pin === pin && after === 'I' && this.#state.sessionPin === null) this.#unpin()
+    return after
+  }
+
+  async #recordWrite(pin: Pin): Promise<void> {
+    const pool = this.#pool
+    pool.recordWrite(pool.config.consistency.causal ? await RoutingEngine.currentLsn(pin.client) : null)
   }
 
   #unpin(): void {
     const pin = this.#pin
     if (!pin) return
     this.#pin = null
+    this.#state.setPinned(null, false)
     pin.client.removeAllListeners('notification')
     pin.client.removeAllListeners('notice')
     pin.release()

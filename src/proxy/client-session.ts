@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type { Span } from '@opentelemetry/api'
-import { parseSync } from 'libpg-query'
 import { failSpan, startStatementSpan } from '../admin/statement-span.js'
 import type { RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
@@ -49,6 +48,7 @@ import {
   type TransactionStatus,
 } from '../protocol/index.js'
 import { localOutsideTransaction, onlyFreshetSettings, SessionState } from '../session/session-state.js'
+import { splitStatements } from '../session/split-statements.js'
 import type { AuthStep } from './auth/auth-step.js'
 import {
   type ClientAuthenticator,
@@ -1320,7 +1320,8 @@ export class ClientSession implements ServerSink {
     const c = job.classification
     if (c === null) return NO_STATEMENTS
     if (job.kind === 'simple' && c.statementCount > 1 && (c.pin !== undefined || c.unpin !== undefined)) {
-      const split = this.#split(job.sql!)
+      const engine = this.#rt.engine
+      const split = splitStatements(job.sql!, (sql) => engine.classify(sql))
       if (split !== null) return split
     } else if (job.texts !== null) {
       const engine = this.#rt.engine
@@ -1332,23 +1333,6 @@ export class ClientSession implements ServerSink {
     }
     this.#one[0] = c
     return this.#one
-  }
-
-  /** One classification per statement of a multi-statement string, in order; null if it does not parse. */
-  #split(sql: string): Classification[] | null {
-    let stmts: { stmt_location?: number; stmt_len?: number }[]
-    try {
-      stmts = parseSync(sql).stmts ?? []
-    } catch {
-      return null
-    }
-    // the parser's locations are byte offsets into the UTF-8 text; a length of 0 runs to the end
-    const bytes = Buffer.from(sql)
-    const engine = this.#rt.engine
-    return stmts.map((s) => {
-      const from = s.stmt_location ?? 0
-      return engine.classify(bytes.toString('utf8', from, s.stmt_len ? from + s.stmt_len : bytes.length))
-    })
   }
 
   /** Swallows the server's messages up to the next ReadyForQuery (the token fetch). */
