@@ -6,7 +6,7 @@ import type { RoutingEngine } from '../backend/routing-engine.js'
 /** The part of a RoutingEngine the admin side reads: events, snapshots, config, reload, controls, route. */
 export type AdminEngine = Pick<
   RoutingEngine,
-  'config' | 'snapshot' | 'reload' | 'setControls' | 'route' | 'on' | 'off' | 'emit'
+  'config' | 'snapshot' | 'reload' | 'setControls' | 'route' | 'explain' | 'on' | 'off' | 'emit'
 >
 
 /** Connection counts of one node pool. */

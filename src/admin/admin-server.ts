@@ -361,9 +361,8 @@ class AdminApi {
     if (typeof b.tier === 'string') ctx.tier = b.tier.toLowerCase()
     if (typeof b.min_lsn === 'string') ctx.minLsn = b.min_lsn
     const sql = b.sql
-    const { decision, classification: c } = this.#metrics.uncounted(() =>
-      this.#decisions.uncounted(() => this.#engine.route(sql, IDLE_SESSION, ctx as RoutingContext)),
-    )
+    // a dry run: no 'decision' event (metrics, decision log), no fallback token, no round-robin step
+    const { decision, classification: c } = this.#engine.explain(sql, IDLE_SESSION, ctx as RoutingContext)
     send(res, 200, {
       decision,
       summary: formatDecision(decision),

@@ -55,6 +55,8 @@ export interface Routed {
   readonly classification: Classification
 }
 
+const DRY_RUN = Object.freeze({ dryRun: true })
+
 export class RoutingEngine extends EventEmitter<EngineEvents> {
   #config: FreshetConfig
   #classifier: Classifier
@@ -145,6 +147,21 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     return { decision, classification }
   }
 
+  /**
+   * Where a statement would go now and why, without running it and without side effects: no
+   * 'decision' event (metrics, logs, dev guard), no fallback token, no round-robin step, no breaker
+   * trial. For `explain` (library, CLI, admin API) and for comparing candidates.
+   */
+  explain(
+    sql: string,
+    session: SessionView,
+    context: RoutingContext,
+  ): { decision: Decision; classification: Classification } {
+    const started = process.hrtime.bigint()
+    const classification = this.#classifier.classify(sql)
+    return { decision: this.decide(classification, session, context, started, false, true), classification }
+  }
+
   /** Decides for an already classified statement. `started` (hrtime) lets the caller count classification. */
   decide(
     c: Classification,
@@ -152,6 +169,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     context: RoutingContext,
     started = process.hrtime.bigint(),
     emit = true,
+    dryRun = false,
   ): Decision {
     const topology = this.tracker.view()
     let d = this.#decider.decide(c, {
@@ -161,6 +179,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
       now: Date.now(),
       volatility: this.#volatilityOf,
       allowTrial: this.#allowTrial,
+      ...(dryRun ? DRY_RUN : {}),
     })
     // routing.shadow: decided and reported as configured, executed on the primary.
     if (this.#config.routing.shadow) d = shadowDecision(d, topology.primary)

@@ -79,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     const context = values.tier ? { tier: values.tier.toLowerCase() } : {}
-    const { decision, classification: c } = engine.route(sql, IDLE_SESSION, context)
+    const { decision, classification: c } = engine.explain(sql, IDLE_SESSION, context)
     if (values.json) {
       console.log(
         JSON.stringify(

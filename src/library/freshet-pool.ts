@@ -209,7 +209,7 @@ export class FreshetPool extends EventEmitter {
    * pool.explain('/* FRESHNESS: NEAR_RT *\/ SELECT * FROM products').target // 'replica_1'
    */
   explain(sql: string, session: SessionView = IDLE_SESSION): Decision {
-    return this.engine.route(sql, session, this.routingContext()).decision
+    return this.engine.explain(sql, session, this.routingContext()).decision
   }
 
   /** Nodes with role, lag_ms, replay_lsn, healthy, breaker and checked_at, plus pool counts. */

@@ -846,9 +846,15 @@ export class ClientSession implements ServerSink {
     let failed: { classification: Classification; decision: Decision } | null = null
     let latest: bigint | null = null
     let latestText: string | null = null
+    // candidates are compared on dry runs (no round-robin step, fallback token or breaker trial);
+    // only the one chosen is decided for real
+    const real = (c: Classification) => ({
+      classification: c,
+      decision: engine.decide(c, view, context, started, false),
+    })
     for (const c of reads) {
-      const d = engine.decide(c, view, context, started, false)
-      if (d.target === primary) return { classification: c, decision: d }
+      const d = engine.decide(c, view, context, started, false, true)
+      if (d.target === primary) return real(c)
       if (d.target === null) {
         failed ??= { classification: c, decision: d }
         continue
@@ -865,9 +871,9 @@ export class ClientSession implements ServerSink {
         latestText = d.minLsn
       }
     }
-    if (failed !== null || best === null) return failed!
+    if (failed !== null || best === null) return real(failed!.classification)
     if (latest === null || (best.decision.minLsn !== null && parseLsn(best.decision.minLsn) === latest))
-      return best
+      return real(best.classification)
     // the strictest read, decided again with the batch's latest token as its MIN_LSN
     const c = best.classification
     const classification: Classification = Object.freeze({

@@ -665,6 +665,34 @@ describe('decide: state across decisions', () => {
     assert.equal(decider.decide(read({ hints: { freshness: 'strict' } }), input()).reason, 'strict_tier')
   })
 
+  it('a dry run (explain) changes nothing: no round-robin step, no fallback token, no breaker trial', () => {
+    const decider = new Decider(
+      config({ routing: { tiers: { near_rt: { max_lag_ms: 50, fallback_rate_limit: 1 } } } }),
+      { now: NOW },
+    )
+    const dry = input({ dryRun: true })
+    const c = read({ hints: eventual })
+    assert.deepEqual(
+      [decider.decide(c, dry).target, decider.decide(c, dry).target, decider.decide(c, input()).target],
+      ['r1', 'r1', 'r1'],
+      'explain did not advance the rotation',
+    )
+    const slow = read({ hints: nearRt })
+    for (let i = 0; i < 3; i++) assert.equal(decider.decide(slow, dry).reason, 'fallback_primary')
+    assert.equal(decider.decide(slow, input()).reason, 'fallback_primary', 'the token is still there')
+    assert.equal(decider.decide(slow, dry).reason, 'fallback_rate_limited', 'explain reports the cap')
+    let trials = 0
+    const allowTrial = () => {
+      trials++
+      return true
+    }
+    const halfOpen = topology({ r1: { breaker: 'half_open' } })
+    decider.decide(c, input({ dryRun: true, allowTrial, topology: halfOpen }))
+    assert.equal(trials, 0, 'explain took no half-open trial')
+    assert.equal(decider.decide(c, input({ allowTrial, topology: halfOpen })).target, 'r1')
+    assert.equal(trials, 1, 'a real decision does (so the check above could fail)')
+  })
+
   it('least_lagged finding no replica counts against the rate cap too', () => {
     const decider = new Decider(
       config({

@@ -34,6 +34,11 @@ export interface DecideInput {
    * then makes the trial).
    */
   readonly allowTrial?: (node: string) => boolean
+  /**
+   * Decide without changing anything (explain): no fallback token taken, no round-robin step, no
+   * half-open trial offered (the first eligible replica stands for the policy's pick).
+   */
+  readonly dryRun?: boolean
 }
 
 /** The escape-hatch rule a classifier may attach (config `classifier.rules`); read when present. */
@@ -286,6 +291,7 @@ export class Decider {
         if (
           n.breaker === 'half_open' &&
           input.allowTrial !== undefined &&
+          input.dryRun !== true &&
           (token === null || hasReplayed(n.replayLsn, token))
         ) {
           if (input.allowTrial(n.name)) {
@@ -300,7 +306,8 @@ export class Decider {
       scratch.push(n)
     }
     if (scratch.length > 0) {
-      const picked = scratch.length === 1 ? scratch[0]! : this.#policy.pick(scratch, input.now)
+      const picked =
+        scratch.length === 1 || input.dryRun === true ? scratch[0]! : this.#policy.pick(scratch, input.now)
       scratch.length = 0
       return this.#read(c, 'replica', picked, tier, source, domainTable, minLsn)
     }
@@ -336,10 +343,28 @@ export class Decider {
         if (best !== undefined) {
           return this.#read(c, 'fallback_least_lagged', best, tier, source, domainTable, minLsn)
         }
-        return this.#fallbackPrimary(c, tier, source, domainTable, minLsn, topology, input.now)
+        return this.#fallbackPrimary(
+          c,
+          tier,
+          source,
+          domainTable,
+          minLsn,
+          topology,
+          input.now,
+          input.dryRun === true,
+        )
       }
       default:
-        return this.#fallbackPrimary(c, tier, source, domainTable, minLsn, topology, input.now)
+        return this.#fallbackPrimary(
+          c,
+          tier,
+          source,
+          domainTable,
+          minLsn,
+          topology,
+          input.now,
+          input.dryRun === true,
+        )
     }
   }
 
@@ -351,8 +376,12 @@ export class Decider {
     minLsn: string | null,
     topology: TopologyView,
     now: number,
+    dryRun: boolean,
   ): Decision {
-    if (!this.#limiter.tryFallback(tier.name, now)) {
+    const allowed = dryRun
+      ? this.#limiter.wouldAllow(tier.name, now)
+      : this.#limiter.tryFallback(tier.name, now)
+    if (!allowed) {
       return this.#error(
         'fallback_rate_limited',
         c,
@@ -396,7 +425,8 @@ export class Decider {
       scratch.push(n)
     }
     if (scratch.length > 0) {
-      const picked = scratch.length === 1 ? scratch[0]! : this.#policy.pick(scratch, input.now)
+      const picked =
+        scratch.length === 1 || input.dryRun === true ? scratch[0]! : this.#policy.pick(scratch, input.now)
       scratch.length = 0
       return this.#make(picked.name, 'replica', null, reason, picked.lagMs, minLsn, null, null, c, null)
     }

@@ -26,4 +26,10 @@ export class FallbackLimiter {
     const bucket = this.#buckets.get(tier)
     return bucket === undefined || bucket.take(now)
   }
+
+  /** Whether a fallback for `tier` would pass now, without counting it (explain). */
+  wouldAllow(tier: string, now: number): boolean {
+    const bucket = this.#buckets.get(tier)
+    return bucket === undefined || bucket.available(now) >= 1
+  }
 }

@@ -60,6 +60,21 @@ describe('library routing against a real cluster', () => {
     assert.equal(pool.explain('SELECT 1').reason, 'unannotated_primary')
   })
 
+  it('explain() is a dry run: no decision event (metrics, logs, dev guard see nothing)', () => {
+    let events = 0
+    const count = () => {
+      events++
+    }
+    pool.on('decision', count)
+    try {
+      for (let i = 0; i < 3; i++) pool.explain('/* FRESHNESS: NEAR_RT */ SELECT 1')
+      pool.explain('INSERT INTO items VALUES (1000, $1)')
+    } finally {
+      pool.off('decision', count)
+    }
+    assert.equal(events, 0)
+  })
+
   it('sends a FRESHNESS hint read to a replica, and spreads reads over both', async () => {
     const seen = new Set<string>()
     for (let i = 0; i < 10; i++) seen.add(await servedBy(`/* FRESHNESS: NEAR_RT */ ${WHERE}`))
