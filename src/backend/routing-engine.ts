@@ -136,15 +136,8 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   }
 
   /** Decides where a statement goes, now, without waiting. Emits 'decision'. */
-  route(
-    sql: string,
-    session: SessionView,
-    context: RoutingContext,
-  ): { decision: Decision; classification: Classification } {
-    const started = process.hrtime.bigint()
-    const classification = this.#classifier.classify(sql)
-    const decision = this.decide(classification, session, context, started)
-    return { decision, classification }
+  route(sql: string, session: SessionView, context: RoutingContext): Routed {
+    return this.#classifyAndDecide(sql, session, context, false)
   }
 
   /**
@@ -152,14 +145,17 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
    * 'decision' event (metrics, logs, dev guard), no fallback token, no round-robin step, no breaker
    * trial. For `explain` (library, CLI, admin API) and for comparing candidates.
    */
-  explain(
-    sql: string,
-    session: SessionView,
-    context: RoutingContext,
-  ): { decision: Decision; classification: Classification } {
+  explain(sql: string, session: SessionView, context: RoutingContext): Routed {
+    return this.#classifyAndDecide(sql, session, context, true)
+  }
+
+  #classifyAndDecide(sql: string, session: SessionView, context: RoutingContext, dryRun: boolean): Routed {
     const started = process.hrtime.bigint()
     const classification = this.#classifier.classify(sql)
-    return { decision: this.decide(classification, session, context, started, false, true), classification }
+    return {
+      decision: this.decide(classification, session, context, started, !dryRun, dryRun),
+      classification,
+    }
   }
 
   /** Decides for an already classified statement. `started` (hrtime) lets the caller count classification. */

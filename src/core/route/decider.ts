@@ -343,6 +343,7 @@ export class Decider {
         if (best !== undefined) {
           return this.#read(c, 'fallback_least_lagged', best, tier, source, domainTable, minLsn)
         }
+        // no replica at all: the primary, as fallback `primary` does
         return this.#fallbackPrimary(
           c,
           tier,
