@@ -29,7 +29,9 @@ export const REPORTED_SETTINGS: ReadonlyMap<string, string> = new Map([
  * // Map { 'application_name' => 'api', 'search_path' => 'app,public' }
  */
 export function startupSettings(params: Readonly<Record<string, string>>): Map<string, string> {
-  const out = new Map<string, string>()
+  // PostgreSQL applies `options` first and the other parameters after them, so a parameter given both
+  // ways takes the parameter's value
+  const out = new Map<string, string>(optionSettings(params.options ?? ''))
   for (const [key, value] of Object.entries(params)) {
     const name = key.toLowerCase()
     if (NOT_SETTINGS.has(name) || name.startsWith('_pq_.')) continue
@@ -37,7 +39,6 @@ export function startupSettings(params: Readonly<Record<string, string>>): Map<s
   }
   const fallback = params.fallback_application_name
   if (fallback !== undefined && !out.has('application_name')) out.set('application_name', fallback)
-  for (const [name, value] of optionSettings(params.options ?? '')) out.set(name, value)
   for (const name of out.keys()) if (name.startsWith('freshet.')) out.delete(name)
   return out
 }

@@ -57,6 +57,15 @@ describe('startupSettings', () => {
     })
   })
 
+  it('a parameter given both directly and in options takes the direct value, as PostgreSQL does', () => {
+    const s = startupSettings({
+      user: 'u',
+      application_name: 'direct',
+      options: '-c application_name=opt -c work_mem=1MB',
+    })
+    assert.deepEqual(Object.fromEntries(s), { application_name: 'direct', work_mem: '1MB' })
+  })
+
   it('leaves freshet.* to the session and uses fallback_application_name only without application_name', () => {
     assert.deepEqual(
       Object.fromEntries(
