@@ -15,6 +15,7 @@ import { IDLE_SESSION, type RoutingContext } from '../core/route/routing-context
 import { type AdminEngine, type PoolLike, type PoolStatsProvider, poolStatsOf } from './admin-engine.js'
 import { dashboardHtml, tokenPromptHtml } from './dashboard-html.js'
 import { DecisionLog } from './decision-log.js'
+import { LagHistory } from './lag-history.js'
 import { attachEngineLogs, createLogger } from './logger.js'
 import { FreshetMetrics } from './metrics.js'
 
@@ -107,7 +108,10 @@ export async function startAdmin(options: StartAdminOptions): Promise<AdminServe
   const extraTopology =
     options.extraTopology ??
     (typeof pool?.discoveryState === 'function' ? () => ({ discovery: pool.discoveryState!() }) : undefined)
-  const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, {
+  const lagHistory = new LagHistory(engine)
+  lagHistory.start()
+  detach.push(() => lagHistory.stop())
+  const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, lagHistory, {
     ...options,
     ...(extraTopology ? { extraTopology } : {}),
   })
@@ -143,6 +147,7 @@ class AdminApi {
   readonly #logger: Logger
   readonly #token: () => string | null | undefined
   readonly #poolStats: PoolStatsProvider | undefined
+  readonly #lagHistory: LagHistory
   readonly #options: StartAdminOptions
 
   constructor(
@@ -152,6 +157,7 @@ class AdminApi {
     logger: Logger,
     token: () => string | null | undefined,
     poolStats: PoolStatsProvider | undefined,
+    lagHistory: LagHistory,
     options: StartAdminOptions,
   ) {
     this.#engine = engine
@@ -160,6 +166,7 @@ class AdminApi {
     this.#logger = logger
     this.#token = token
     this.#poolStats = poolStats
+    this.#lagHistory = lagHistory
     this.#options = options
   }
 
@@ -191,6 +198,8 @@ class AdminApi {
         })
       case '/api/v1/topology':
         return this.#only(res, method, 'GET', () => send(res, 200, this.#topology()))
+      case '/api/v1/lag-history':
+        return this.#only(res, method, 'GET', () => send(res, 200, this.#lagHistory.toJSON()))
       case '/api/v1/stats':
         return this.#only(res, method, 'GET', async () => send(res, 200, await this.#stats()))
       case '/api/v1/config':

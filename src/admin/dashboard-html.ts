@@ -279,7 +279,15 @@ const PAGE = `<!doctype html>
       document.body.setAttribute('data-polls', String(Number(document.body.getAttribute('data-polls') || 0) + 1))
     }, showError).finally(function () { setTimeout(poll, POLL_MS) })
   }
-  poll()
+  // seed the chart with the server's own history, so it shows the last minutes from the first paint
+  api('/api/v1/lag-history').then(function (h) {
+    var offset = Date.now() - h.now
+    Object.keys(h.nodes).forEach(function (host) {
+      history[host] = h.nodes[host].map(function (p) {
+        return { t: p[0] + offset, lag: p[1] === null ? null : p[1] / 1000 }
+      })
+    })
+  }, function () {}).finally(poll)
 })()
 </script>
 </body>

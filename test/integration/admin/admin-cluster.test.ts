@@ -185,7 +185,38 @@ describe('admin API against a real cluster', () => {
       const traffic = (async () => {
         for (let i = 0; i < 40; i++) await pool.query(`/* FRESHNESS: EVENTUAL */ ${WHERE}`)
       })()
+      // the admin server samples lag itself (every second): the chart can start from its history
+      const lagHistory = async () =>
+        (await (
+          await fetch(`${admin.url}/api/v1/lag-history`, { headers: { authorization: `Bearer ${TOKEN}` } })
+        ).json()) as { nodes: Record<string, [number, number | null][]> }
+      await eventually('three seconds of lag history', async () => {
+        const series = Object.values((await lagHistory()).nodes)
+        return series.length === 2 && series.every((s) => s.length >= 3)
+      })
+      const served = await lagHistory()
+      assert.deepEqual(Object.keys(served.nodes).sort(), ['replica_1', 'replica_2'])
+      for (const series of Object.values(served.nodes)) {
+        assert.ok(
+          series.some(([, lag]) => typeof lag === 'number'),
+          'numeric lags were sampled',
+        )
+      }
       await page.goto(`${admin.url}/?token=${TOKEN}`)
+      await page.waitForFunction(
+        // biome-ignore lint/suspicious/noExplicitAny: runs in the page
+        () => Number((globalThis as any).document.body.getAttribute('data-polls') || 0) >= 1,
+        undefined,
+        { timeout: 15_000 },
+      )
+      // after its first poll the chart already draws the server's history, not one lonely point
+      const firstPoints = await page
+        .locator('#lag-chart path.lag-line')
+        .evaluateAll((paths) => paths.map((p) => (p.getAttribute('d') ?? '').split(/[ML]/).length - 1))
+      assert.ok(
+        firstPoints.length === 2 && firstPoints.every((n) => n >= 3),
+        `points per line on first paint: ${firstPoints}`,
+      )
       await page.waitForFunction(
         // biome-ignore lint/suspicious/noExplicitAny: runs in the page
         () => Number((globalThis as any).document.body.getAttribute('data-polls') || 0) >= 3,
