@@ -23,6 +23,7 @@ import {
   decodeClose,
   decodeDescribe,
   decodeErrorFields,
+  decodeParameterStatus,
   decodeParse,
   decodeQuery,
   decodeStartupPacket,
@@ -415,34 +416,82 @@ export class ClientSession implements ServerSink {
     }
     this.#phase = 'connecting'
     this.#auth = null
-    this.#rt.startupParameters(this.identity).then(
-      (statuses) => {
-        if (this.#phase === 'closed') return
-        const key = this.#rt.register(this)
-        this.pid = key.pid
-        this.secret = key.secret
-        const out = [statuses]
-        // what PostgreSQL would report for the settings this client chose (the server gets them on first use)
-        for (const [name, value] of this.settings) {
-          const reported = REPORTED_SETTINGS.get(name)
-          if (reported !== undefined) out.push(parameterStatus(reported, value))
-        }
-        if (!this.settings.has('application_name')) out.push(parameterStatus('application_name', ''))
-        out.push(backendKeyData(key.pid, key.secret), readyForQuery('I'))
-        this.#socket.write(Buffer.concat(out))
-        this.#phase = 'ready'
-        this.#next()
-      },
-      (err: unknown) => {
-        if (this.#phase === 'closed') return
-        if (err instanceof ServerStartupError) {
-          this.#phase = 'closed'
-          this.#socket.end(err.raw)
-          return
-        }
-        this.#reject(errorFields(err, 'FATAL'))
-      },
-    )
+    this.#rt
+      .startupParameters(this.identity)
+      .then(async (statuses) => ({ statuses, reported: await this.#checkSettings() }))
+      .then(
+        ({ statuses, reported }) => {
+          if (this.#phase === 'closed') return
+          const key = this.#rt.register(this)
+          this.pid = key.pid
+          this.secret = key.secret
+          const out = [statuses]
+          // what PostgreSQL reports for the settings this client chose: the server's own spelling when
+          // they were checked on a server connection, else the client's value as given
+          for (const [name, value] of this.settings) {
+            const spelled = REPORTED_SETTINGS.get(name)
+            if (spelled !== undefined) out.push(parameterStatus(spelled, reported.get(spelled) ?? value))
+          }
+          if (!this.settings.has('application_name')) out.push(parameterStatus('application_name', ''))
+          out.push(backendKeyData(key.pid, key.secret), readyForQuery('I'))
+          this.#socket.write(Buffer.concat(out))
+          this.#phase = 'ready'
+          this.#next()
+        },
+        (err: unknown) => {
+          if (this.#phase === 'closed') return
+          if (err instanceof ServerStartupError) {
+            this.#phase = 'closed'
+            this.#socket.end(err.raw)
+            return
+          }
+          if (err instanceof SettingsRefused) {
+            // as PostgreSQL does at login: FATAL with its own code and text
+            this.#reject({ severity: 'FATAL', code: err.fields.code, message: err.fields.message })
+            return
+          }
+          this.#reject(errorFields(err, 'FATAL'))
+        },
+      )
+  }
+
+  /**
+   * Checks the client's startup settings on a primary connection at login, as PostgreSQL would: a value
+   * the server refuses fails the login (SettingsRefused); the connection keeps the settings for this
+   * client's first statement. Returns the ParameterStatus values the server reported. Without a primary
+   * connection the check is left to the first statement.
+   */
+  async #checkSettings(): Promise<Map<string, string>> {
+    const none = new Map<string, string>()
+    if (this.settings.size === 0) return none
+    const pool = this.#rt.pool
+    const primary = this.#rt.engine.tracker.primary
+    let conn: ServerConnection
+    try {
+      conn = pool.tryAcquire(primary, this.identity) ?? (await pool.acquire(primary, this.identity))
+    } catch {
+      return none
+    }
+    const plan = planSettings(this.settings, conn)
+    if (plan === null) {
+      pool.release(conn)
+      return none
+    }
+    let outcome: { error: ErrorFields | null; statuses: Map<string, string> }
+    try {
+      outcome = await runHidden(conn, plan.message)
+    } catch {
+      pool.release(conn)
+      return none
+    }
+    if (outcome.error !== null) {
+      conn.dirty = true
+      pool.release(conn)
+      throw new SettingsRefused(outcome.error)
+    }
+    conn.settings = plan.next
+    pool.release(conn)
+    return outcome.statuses
   }
 
   /** Sends a FATAL error and closes (startup and auth failures). */
@@ -1549,4 +1598,41 @@ function errorFieldsOf(body: Buffer): ErrorFields | null {
   } catch {
     return null
   }
+}
+
+/** The server refused a startup setting of the client (at login). */
+class SettingsRefused extends Error {
+  constructor(readonly fields: ErrorFields) {
+    super(fields.message)
+  }
+}
+
+/**
+ * Runs one simple query on an idle server connection for freshet itself and collects what matters:
+ * the first error and the ParameterStatus values; resolves at ReadyForQuery.
+ */
+function runHidden(
+  conn: ServerConnection,
+  message: Buffer,
+): Promise<{ error: ErrorFields | null; statuses: Map<string, string> }> {
+  return new Promise((resolve, reject) => {
+    let error: ErrorFields | null = null
+    const statuses = new Map<string, string>()
+    conn.attach({
+      onServerFrame: (code, buf, start, end) => {
+        const body = buf.subarray(start + HEADER_LENGTH, end)
+        if (code === BackendCode.ErrorResponse) error ??= errorFieldsOf(body)
+        else if (code === BackendCode.ParameterStatus) {
+          const p = decodeParameterStatus(body)
+          statuses.set(p.name, p.value)
+        } else if (code === BackendCode.ReadyForQuery) {
+          conn.detach()
+          resolve({ error, statuses })
+        }
+      },
+      onServerChunkEnd: () => {},
+      onServerLost: (_conn, err) => reject(err),
+    })
+    conn.socket.write(message)
+  })
 }
