@@ -34,6 +34,8 @@ export class TopologyTracker {
   readonly #nodes = new Map<string, TrackedNode>()
   #replicaNames: string[] = []
   #primary: string
+  /** The newest timeline a writable node has reported: an older one is a stale primary. */
+  #newestTimeline = 0
   #config: FreshetConfig
   #view: TopologyView | null = null
   /** Epoch ms after which the cached view must be rebuilt because a reading ages out. */
@@ -75,8 +77,16 @@ export class TopologyTracker {
           excluded: true,
         })
     }
-    this.#replicaNames = wanted.filter((n) => n.name !== this.#primary).map((n) => n.name)
-    if (!this.#nodes.has(this.#primary)) this.#primary = config.cluster.primary.name
+    if (!this.#nodes.has(this.#primary)) {
+      // the elected primary left the topology (a reload, discovery): back to the configured one, said
+      // out loud, then whoever is really writable now
+      const from = this.#primary
+      this.#primary = config.cluster.primary.name
+      this.#newestTimeline = 0
+      this.#events.onPrimaryChange?.(from, this.#primary)
+      this.#electPrimary()
+    }
+    this.#replicaNames = [...this.#nodes.keys()].filter((n) => n !== this.#primary)
     this.#view = null
   }
 
@@ -142,8 +152,12 @@ export class TopologyTracker {
   #build(now: number): TopologyView {
     const lagCfg = this.#config.lag
     const interval = Math.max(lagCfg.interval_ms, 1)
-    // A reading older than a few probe intervals says nothing about now: the lag is unknown.
-    const maxAge = 3 * Math.max(interval, this.#config.health.interval_ms) + this.#config.health.timeout_ms
+    // A reading older than three probe intervals plus the probe timeout says nothing about now: the lag
+    // is unknown. The monitors probe every min(lag, health) interval (health only with lag checks off).
+    const probeEvery = this.#config.controls.disable_lag_checks
+      ? this.#config.health.interval_ms
+      : Math.min(interval, this.#config.health.interval_ms)
+    const maxAge = 3 * Math.max(probeEvery, 1) + this.#config.health.timeout_ms
     const slowStart = this.#config.pools.slow_start_ms
     let expires = now + interval
     const states = new Map<string, NodeState>()
@@ -198,12 +212,17 @@ export class TopologyTracker {
 
   #electPrimary(): void {
     const current = this.#nodes.get(this.#primary)
+    const timelineOf = (n: TrackedNode) => n.reading!.timeline ?? 0
     const writable = [...this.#nodes.values()].filter((n) => n.reading?.ok && n.reading.inRecovery === false)
-    if (writable.length === 0) return
+    for (const n of writable) this.#newestTimeline = Math.max(this.#newestTimeline, timelineOf(n))
+    // a writable node on an older timeline than one already seen is an old primary that came back after
+    // a failover: it never becomes (or becomes again) the primary, even while the new one misses a probe
+    const eligible = writable.filter((n) => timelineOf(n) >= this.#newestTimeline)
+    if (eligible.length === 0) return
     const currentWritable = current?.reading?.ok === true && current.reading.inRecovery === false
     let next = this.#primary
     if (!currentWritable) {
-      next = writable.sort((a, b) => (b.reading!.timeline ?? 0) - (a.reading!.timeline ?? 0))[0]!.config.name
+      next = eligible.sort((a, b) => timelineOf(b) - timelineOf(a))[0]!.config.name
     } else {
       // Two writable nodes: the one on the newer timeline is the real primary (the other is an old
       // primary that came back after a failover and must receive nothing).
