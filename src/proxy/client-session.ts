@@ -56,7 +56,7 @@ import {
   createClientAuthenticator,
   type UserCredential,
 } from './auth/client-authenticator.js'
-import type { ServerConnection, ServerSink } from './server-connection.js'
+import type { Evicted, ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity, ServerPool } from './server-pool.js'
 import { planSettings, REPORTED_SETTINGS, startupSettings } from './startup-settings.js'
@@ -177,6 +177,14 @@ interface ParseSlot {
 /** ParameterDescription with no parameters. */
 const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
 
+interface CloseSlot {
+  readonly swallow: boolean
+  readonly evicted: Evicted | null
+}
+
+const SWALLOW_CLOSE: CloseSlot = Object.freeze({ swallow: true, evicted: null })
+const CLIENT_CLOSE: CloseSlot = Object.freeze({ swallow: false, evicted: null })
+
 const CLIENT_SLOT: ParseSlot = Object.freeze({ swallow: false, name: null })
 const INJECTED_UNNAMED_SLOT: ParseSlot = Object.freeze({ swallow: true, name: null })
 
@@ -271,7 +279,11 @@ export class ClientSession implements ServerSink {
   /** A reused one-statement list for {@link SessionState.applyPins}. */
   readonly #one: Classification[] = []
   #parseSlots: ParseSlot[] = []
-  #closeSwallow: boolean[] = []
+  /**
+   * Per Close sent in the running job, in order: swallow its CloseComplete (freshet's own Close), and
+   * for an eviction the statement it closes (restored if the server skipped the Close after an error).
+   */
+  #closeSwallow: CloseSlot[] = []
 
   // a run of consecutive server messages in one buffer, written to the client in one go (at the end
   // of each server chunk at the latest: the views are valid only until then)
@@ -1035,7 +1047,7 @@ export class ClientSession implements ServerSink {
           // namespace per server session): close that one first, its CloseComplete is ours
           conn.forgetPrepared(prepare.name)
           this.#out(closeMessage('S', prepare.name))
-          this.#closeSwallow.push(true)
+          this.#closeSwallow.push(SWALLOW_CLOSE)
           this.#out(job.whole)
           this.#flushOut(conn)
         } else if (this.#pipelinesLsn(job, conn)) {
@@ -1115,7 +1127,7 @@ export class ClientSession implements ServerSink {
           if (item.statementTarget) conn.unnamedParse = null
           this.#out(item.whole)
         }
-        this.#closeSwallow.push(false)
+        this.#closeSwallow.push(CLIENT_CLOSE)
         return
       default:
         this.#out(item.whole)
@@ -1176,11 +1188,11 @@ export class ClientSession implements ServerSink {
     return name
   }
 
-  #evict(closes: Buffer[] | null): void {
-    if (closes === null) return
-    for (const m of closes) {
-      this.#out(m)
-      this.#closeSwallow.push(true)
+  #evict(evicted: Evicted[] | null): void {
+    if (evicted === null) return
+    for (const e of evicted) {
+      this.#out(e.close)
+      this.#closeSwallow.push({ swallow: true, evicted: e })
     }
   }
 
@@ -1210,7 +1222,7 @@ export class ClientSession implements ServerSink {
         break
       }
       case BackendCode.CloseComplete:
-        if (this.#closeSwallow.shift() === true) return
+        if (this.#closeSwallow.shift()?.swallow === true) return
         break
       case BackendCode.ErrorResponse: {
         if (this.#applying !== null) {
@@ -1343,6 +1355,9 @@ export class ClientSession implements ServerSink {
     this.#one.length = 0
     for (const slot of this.#parseSlots) if (slot.name !== null) conn.forgetPrepared(slot.name)
     this.#parseSlots.length = 0
+    // Closes that never completed were skipped after an error: their statements are still there
+    for (const slot of this.#closeSwallow)
+      if (slot.evicted !== null) conn.restorePrepared(slot.evicted.name, slot.evicted.key)
     this.#closeSwallow.length = 0
     if (job.failed) conn.unnamedParse = null
     this.#running = null

@@ -38,6 +38,13 @@ export interface ServerConnectionOptions {
   statementTimeoutMs?: number
 }
 
+/** A prepared statement freshet closes to stay within the cache bound, with the Close that does it. */
+export interface Evicted {
+  readonly name: string
+  readonly key: string
+  readonly close: Buffer
+}
+
 /** Receives what the server sends while a client holds the connection. */
 export interface ServerSink {
   /**
@@ -292,16 +299,24 @@ export class ServerConnection {
    * Records a statement freshet is creating under `name`; returns Close messages for the ones it
    * evicts (their CloseComplete answers are the caller's to swallow).
    */
-  addPrepared(name: string, key: string): Buffer[] | null {
+  addPrepared(name: string, key: string): Evicted[] | null {
     this.#prepared.set(name, key)
     if (this.#prepared.size <= this.#maxPrepared) return null
-    const evicted: Buffer[] = []
-    for (const old of this.#prepared.keys()) {
+    const evicted: Evicted[] = []
+    for (const [old, oldKey] of this.#prepared) {
       if (this.#prepared.size <= this.#maxPrepared) break
       this.#prepared.delete(old)
-      evicted.push(closeMessage('S', old))
+      evicted.push({ name: old, key: oldKey, close: closeMessage('S', old) })
     }
     return evicted
+  }
+
+  /**
+   * Puts back a statement whose eviction Close the server never ran (an error earlier in the batch made
+   * it skip everything up to Sync): it is still there, and the next addPrepared evicts it again.
+   */
+  restorePrepared(name: string, key: string): void {
+    if (!this.#prepared.has(name)) this.#prepared.set(name, key)
   }
 
   /** Forgets a statement whose Parse failed, or that is being closed. */
