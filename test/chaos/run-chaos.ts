@@ -34,7 +34,7 @@ const MAX_LAG = { strict: 0, near_rt: 500, eventual: 2000 }
 export const BOUNDS: TierBounds = {
   maxLagMs: MAX_LAG,
   slackMs:
-    3 * Math.max(LAG.interval_ms, LAG.health_interval_ms) + LAG.health_timeout_ms + LAG.heartbeat_ms + 100,
+    3 * Math.min(LAG.interval_ms, LAG.health_interval_ms) + LAG.health_timeout_ms + LAG.heartbeat_ms + 100,
 }
 
 /** freshet's config for the run: replicas are reached through their relays. */

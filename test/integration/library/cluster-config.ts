@@ -13,7 +13,9 @@ export function configFor(cluster: LocalCluster, patch: Record<string, unknown> 
       replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
     },
     lag: { interval_ms: 100, heartbeat: { enabled: true, interval_ms: 100 } },
-    health: { interval_ms: 200, timeout_ms: 1000 },
+    // A reading is trusted for 3 x 100 ms + timeout_ms: generous, as CI machines run servers, clients
+    // and browsers on 2 cores and a probe answer can be late.
+    health: { interval_ms: 200, timeout_ms: 2000 },
     circuit_breaker: { failure_threshold: 2, cooldown_ms: 1000 },
     pools: {
       // Generous connect timeouts: CI machines have 2 cores shared by servers, clients and tests.

@@ -202,7 +202,8 @@ describe('freshet proxy CLI: config reloads and TLS', { timeout: 180_000 }, () =
   it('a change of the config file applies without a signal', async () => {
     writeConfig(3, { route_all_to_primary: false })
     await eventually('the admin API shows version 3', async () => (await adminConfig()).version === 3)
-    assert.match(output.text(), /config version 3 applied from \S+ \(file\)/)
+    // the log line comes right after the swap: wait for it rather than read the output at once
+    await output.line(/config version 3 applied from \S+ \(file\)/)
     assert.match(output.text(), /"route_all_to_primary":false[^\n]*"msg":"emergency controls changed"/)
     await eventually('reads reach the replica again', () => readRanOnReplica())
   })
