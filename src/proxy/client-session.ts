@@ -110,6 +110,8 @@ export interface ProxyRuntime {
   register(session: ClientSession): { pid: number; secret: number }
   unregister(session: ClientSession): void
   cancel(pid: number, secret: Buffer): void
+  /** Cancels the statement a server connection is running (PostgreSQL's CancelRequest). */
+  cancelServer(conn: ServerConnection): void
   readonly draining: boolean
   log(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void
 }
@@ -1579,8 +1581,11 @@ export class ClientSession implements ServerSink {
     const conn = this.#conn
     this.#conn = null
     if (conn !== null) {
-      if (this.#running !== null || this.#hidden || this.#txStatus !== 'I' || this.#extendedOpen)
-        conn.dirty = true
+      const busy = this.#running !== null || this.#hidden || this.#extendedOpen
+      if (busy || this.#txStatus !== 'I') conn.dirty = true
+      // the client is gone: stop its statement now rather than let the server finish it for nobody
+      // (the backend would hold its locks and a server slot beyond max_active until then)
+      if (busy) this.#rt.cancelServer(conn)
       this.#rt.pool.release(conn)
     }
     this.#socket.destroySoon()

@@ -9,6 +9,7 @@ import { ConfigError } from '../core/errors.js'
 import { cancelRequest, parameterStatus } from '../protocol/index.js'
 import { prepareCredential, type UserCredential } from './auth/client-authenticator.js'
 import { ClientSession, type ProxyObserver, type ProxyRuntime } from './client-session.js'
+import type { ServerConnection } from './server-connection.js'
 import type { LoginIdentity, ServerPoolStats } from './server-pool.js'
 import { ServerPool } from './server-pool.js'
 
@@ -213,7 +214,11 @@ export class ProxyServer implements ProxyRuntime {
     if (!timingSafeEqual(expected, secret)) return
     const conn = session.busyConnection
     if (!conn) return
-    // PostgreSQL's own cancel: a new connection carrying the server's key for that backend
+    this.cancelServer(conn)
+  }
+
+  /** Cancels what a server connection is running: PostgreSQL's own cancel, with that backend's key. */
+  cancelServer(conn: ServerConnection): void {
     const socket = connect({ host: conn.host, port: conn.port }, () =>
       socket.end(cancelRequest(conn.pid, conn.secretKey)),
     )

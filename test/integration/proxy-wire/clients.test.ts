@@ -387,6 +387,32 @@ describe('proxy wire: real clients', () => {
       })
     })
 
+    it('cancels the running statement of a client that disconnects abruptly', async () => {
+      const running = (sql: string) =>
+        f.cluster.query(
+          'primary',
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = '${sql}' AND state <> 'idle'`,
+        )
+      const c = new pg.Client({ connectionString: f.url() })
+      c.on('error', () => {})
+      await c.connect()
+      const sleep = c.query('SELECT pg_sleep(30)').catch(() => 'ended')
+      await eventually(
+        'the sleep runs on the primary',
+        async () => (await running('SELECT pg_sleep(30)')).rows[0]?.n === 1,
+      )
+      const started = Date.now()
+      ;(c as unknown as { connection: { stream: Socket } }).connection.stream.destroy()
+      await sleep
+      // cancelled at once, not left running for nobody until its 30 s are up
+      await eventually(
+        'the abandoned statement is gone from the server',
+        async () => (await running('SELECT pg_sleep(30)')).rows[0]?.n === 0,
+        10_000,
+      )
+      assert.ok(Date.now() - started < 10_000)
+    })
+
     it('closes a client whose Query body is malformed after login', async () => {
       await withClient(async (c) => {
         const s = (c as unknown as { connection: { stream: Socket } }).connection.stream
