@@ -344,28 +344,10 @@ export class Decider {
           return this.#read(c, 'fallback_least_lagged', best, tier, source, domainTable, minLsn)
         }
         // no replica at all: the primary, as fallback `primary` does
-        return this.#fallbackPrimary(
-          c,
-          tier,
-          source,
-          domainTable,
-          minLsn,
-          topology,
-          input.now,
-          input.dryRun === true,
-        )
+        return this.#fallbackPrimary(c, tier, source, domainTable, minLsn, input.now, input.dryRun === true)
       }
       default:
-        return this.#fallbackPrimary(
-          c,
-          tier,
-          source,
-          domainTable,
-          minLsn,
-          topology,
-          input.now,
-          input.dryRun === true,
-        )
+        return this.#fallbackPrimary(c, tier, source, domainTable, minLsn, input.now, input.dryRun === true)
     }
   }
 
@@ -375,7 +357,6 @@ export class Decider {
     source: TierSource,
     domainTable: string | null,
     minLsn: string | null,
-    topology: TopologyView,
     now: number,
     dryRun: boolean,
   ): Decision {
