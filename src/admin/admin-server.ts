@@ -291,7 +291,7 @@ class AdminApi {
       if (!restored.ok) {
         this.#metrics.configReload('api', 'invalid')
         this.#logger.error({ issues: restored.issues, source: 'api' }, 'config refused: redacted placeholder')
-        return send(res, 400, {
+        return send(res, 422, {
           error: `redacted placeholder '***' with no running value to keep`,
           issues: restored.issues,
         })

@@ -176,6 +176,33 @@ interface ParseSlot {
   readonly name: string | null
 }
 
+/** A job as received: nothing decided, answered or sent yet. */
+function newJob(
+  kind: Job['kind'],
+  whole: Buffer | null,
+  items: BatchItem[] | null,
+  sql: string | null,
+  texts: readonly string[] | null,
+  syncs: number,
+): Job {
+  return {
+    kind,
+    whole,
+    items,
+    sql,
+    texts,
+    syncs,
+    classification: null,
+    failed: false,
+    receivedAt: performance.now(),
+    startedAt: 0,
+    answered: false,
+    retried: false,
+    conflict: null,
+    span: null,
+  }
+}
+
 /** ParameterDescription with no parameters. */
 const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
 
@@ -534,22 +561,7 @@ export class ClientSession implements ServerSink {
         this.#endBatch(0)
         const whole = buf.subarray(start, end)
         const sql = decodeQuery(buf.subarray(start + HEADER_LENGTH, end))
-        this.#push({
-          kind: 'simple',
-          whole,
-          items: null,
-          sql,
-          texts: null,
-          syncs: 1,
-          classification: null,
-          failed: false,
-          receivedAt: performance.now(),
-          startedAt: 0,
-          answered: false,
-          retried: false,
-          conflict: null,
-          span: null,
-        })
+        this.#push(newJob('simple', whole, null, sql, null, 1))
         return
       }
       case FrontendCode.Parse:
@@ -575,22 +587,7 @@ export class ClientSession implements ServerSink {
         return
       case FrontendCode.FunctionCall:
         this.#endBatch(0)
-        this.#push({
-          kind: 'function',
-          whole: buf.subarray(start, end),
-          items: null,
-          sql: null,
-          texts: null,
-          syncs: 1,
-          classification: null,
-          failed: false,
-          receivedAt: performance.now(),
-          startedAt: 0,
-          answered: false,
-          retried: false,
-          conflict: null,
-          span: null,
-        })
+        this.#push(newJob('function', buf.subarray(start, end), null, null, null, 1))
         return
       case FrontendCode.Terminate:
         this.close()
@@ -680,22 +677,7 @@ export class ClientSession implements ServerSink {
       else if (texts === null) texts = [sql, text]
       else if (!texts.includes(text)) texts.push(text)
     }
-    this.#push({
-      kind: 'extended',
-      whole: null,
-      items,
-      sql,
-      texts,
-      syncs,
-      classification: null,
-      failed: false,
-      receivedAt: performance.now(),
-      startedAt: 0,
-      answered: false,
-      retried: false,
-      conflict: null,
-      span: null,
-    })
+    this.#push(newJob('extended', null, items, sql, texts, syncs))
   }
 
   #push(job: Job): void {
@@ -1603,12 +1585,9 @@ function endSpan(job: Job, err: unknown): void {
 
 /** A server's ErrorResponse as an Error with its SQLSTATE and message (not detail: it may hold data). */
 function serverError(body: Buffer): Error {
-  try {
-    const fields = decodeErrorFields(body)
-    return Object.assign(new Error(fields.message), { code: fields.code })
-  } catch {
-    return new Error('the server sent a malformed ErrorResponse')
-  }
+  const fields = errorFieldsOf(body)
+  if (fields === null) return new Error('the server sent a malformed ErrorResponse')
+  return Object.assign(new Error(fields.message), { code: fields.code })
 }
 
 /** An ErrorResponse body's fields, or null when it is malformed. */

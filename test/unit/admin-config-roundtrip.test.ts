@@ -127,13 +127,13 @@ describe('admin config round trip', () => {
     assert.equal(controls.length, 1)
   })
 
-  it('a placeholder with no running value is refused with 400 naming its key path; nothing applied', async () => {
+  it('a placeholder with no running value is refused with 422 (invalid, CONTRACT section 7) naming its key path; nothing applied', async () => {
     const config = await getConfig()
     config.version = 10
     config.proxy.auth.users.bob = { password: REDACTED }
     config.cluster.replicas.push({ name: 'replica_3', url: 'postgres://app:***@127.0.0.1:5/main' })
     const res = await put(config)
-    assert.equal(res.status, 400)
+    assert.equal(res.status, 422)
     const body = (await res.json()) as { issues: { path: string }[] }
     assert.deepEqual(body.issues.map((i) => i.path).sort(), [
       'cluster.replicas[2].url',
