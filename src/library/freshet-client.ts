@@ -14,13 +14,7 @@ import { SessionState, type TxStatus } from '../session/session-state.js'
 import { splitStatements } from '../session/split-statements.js'
 import { currentContext } from './context.js'
 import type { FreshetPool } from './freshet-pool.js'
-import {
-  type PgQueryOverloads,
-  pgQuery,
-  runToDrain,
-  type SubmittableLike,
-  submittableText,
-} from './pg-query.js'
+import { failSubmittable, type PgQueryOverloads, pgQuery, runToDrain, submittableText } from './pg-query.js'
 
 interface Pin {
   node: string
@@ -87,9 +81,7 @@ export class FreshetClient extends EventEmitter {
   submit(sub: pg.Submittable): Promise<void> {
     return this.#enqueue(() => this.#runSubmittable(sub)).then(
       () => {},
-      (err: unknown) => {
-        ;(sub as SubmittableLike).handleError?.(err)
-      },
+      (err: unknown) => failSubmittable(sub, err),
     )
   }
 

@@ -24,7 +24,7 @@ import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/rou
 import { type ContextStore, currentContext, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
 import { FreshetClient } from './freshet-client.js'
-import { type PgQueryOverloads, pgQuery } from './pg-query.js'
+import { failSubmittable, type PgQueryOverloads, pgQuery } from './pg-query.js'
 
 export interface CreatePoolOptions {
   /** node-postgres settings applied to every node's pool (ssl, types, statement_timeout, Client ...). */
@@ -146,7 +146,7 @@ export class FreshetPool extends EventEmitter {
   submit(sub: pg.Submittable): void {
     this.connect().then(
       (client) => client.submit(sub).then(() => client.release()),
-      (err: unknown) => (sub as { handleError?: (err: unknown) => void }).handleError?.(err),
+      (err: unknown) => failSubmittable(sub, err),
     )
   }
 

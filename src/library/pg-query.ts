@@ -41,7 +41,7 @@ export interface PgQueryOverloads {
 
 /** pg's result callback; typed loosely because pg's overloads declare `err: Error` and call it with null. */
 // biome-ignore lint/suspicious/noExplicitAny: pg's callbacks receive a result of any row type
-export type Callback = (err: any, result?: any) => void
+type Callback = (err: any, result?: any) => void
 
 /**
  * pg's query(), typed as its overloads, from two parts: `submit` takes a Submittable (query() returns
@@ -79,13 +79,18 @@ export function pgQuery<This>(
 }
 
 /** What query() accepts: SQL text, a query config, or a Submittable. */
-export type QueryInput = string | pg.QueryConfig | pg.Submittable
+type QueryInput = string | pg.QueryConfig | pg.Submittable
 
 /** The parts of a Submittable freshet reads: pg-cursor keeps its SQL in `text`, pg-query-stream in `cursor.text`. */
-export interface SubmittableLike extends pg.Submittable {
+interface SubmittableLike extends pg.Submittable {
   text?: unknown
   cursor?: { text?: unknown }
   handleError?: (err: unknown) => void
+}
+
+/** Hands an error to a Submittable the way pg.Client does (pg-cursor and pg-query-stream reject reads with it). */
+export function failSubmittable(sub: pg.Submittable, err: unknown): void {
+  ;(sub as SubmittableLike).handleError?.(err)
 }
 
 /** Whether a query() argument is a Submittable (pg's own test: a `submit` function). */
