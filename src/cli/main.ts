@@ -14,7 +14,8 @@ interface Command {
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   sandbox: {
     module: 'sandbox',
-    summary: 'sandbox [--replicas N] [--lag NAME=DURATION]...   local primary + streaming replicas',
+    summary:
+      'sandbox [--replicas N] [--lag NAME=DURATION] [--port P]   local primary + replicas, proxy, freshet.yaml',
   },
   proxy: {
     module: 'proxy',

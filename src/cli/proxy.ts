@@ -8,7 +8,6 @@ import { loadConfigFile } from '../backend/config-file.js'
 import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
 import { ReplicaDiscovery } from '../backend/discovery.js'
 import { RoutingEngine } from '../backend/routing-engine.js'
-import { parseConfig } from '../core/config/parse-config.js'
 import { ConfigError, isFreshetError } from '../core/errors.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
 
@@ -131,52 +130,6 @@ export async function startProxy(options: {
     },
   }
   return running
-}
-
-/** Listens on `preferred`, or on a free port of the same host when it is taken. */
-async function startOnFreePort<T>(preferred: string, start: (listen: string) => Promise<T>): Promise<T> {
-  try {
-    return await start(preferred)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
-    return start(`${preferred.slice(0, preferred.lastIndexOf(':'))}:0`)
-  }
-}
-
-/**
- * The sandbox's front door: a proxy (SCRAM user `app`/`app`) and the admin API in front of the sandbox
- * nodes, on 127.0.0.1:6432 and :9187 (or free ports when taken).
- * @example
- * const front = await startSandboxProxy(summary.nodes)
- * console.log(`proxy: postgres://app:app@${front.address}/freshet`)
- */
-export async function startSandboxProxy(
-  nodes: readonly { name: string; role: 'primary' | 'replica'; superuserUrl: string }[],
-): Promise<RunningProxy> {
-  const primary = nodes.find((n) => n.role === 'primary')!
-  const config = parseConfig(
-    JSON.stringify({
-      version: 1,
-      cluster: {
-        primary: { name: primary.name, url: primary.superuserUrl },
-        replicas: nodes
-          .filter((n) => n.role === 'replica')
-          .map((n) => ({ name: n.name, url: n.superuserUrl })),
-      },
-      pools: { primary: { min_idle: 0 }, replicas: { min_idle: 0 } },
-      proxy: { auth: { type: 'scram-sha-256', users: { app: { password: 'app' } } } },
-      telemetry: { log_level: 'warn' },
-    }),
-  )
-  const engine = new RoutingEngine(config)
-  let adminListen: string = config.admin.listen
-  try {
-    return await startOnFreePort(config.proxy.listen, (listen) => startProxy({ engine, listen, adminListen }))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
-    adminListen = '127.0.0.1:0'
-    return startOnFreePort(config.proxy.listen, (listen) => startProxy({ engine, listen, adminListen }))
-  }
 }
 
 /** Entry point of `freshet proxy`. */

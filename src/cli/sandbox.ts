@@ -1,12 +1,151 @@
-// `freshet sandbox`: a real local primary with streaming replicas and demo data, until Ctrl-C.
+// `freshet sandbox`: a real local primary with streaming replicas and demo data, the proxy and the admin
+// API in front, and a ready freshet.yaml, until Ctrl-C.
 
+import { createServer } from 'node:net'
+import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ClusterError } from '../cluster/cluster-error.js'
 import { type LocalCluster, startCluster } from '../cluster/local-cluster.js'
 import { isFreshetError } from '../core/errors.js'
+import type { RunningProxy } from './proxy.js'
+import { chooseConfigPath, removeSandboxConfig, sandboxConfig, writeSandboxConfig } from './sandbox-config.js'
+import { DEMO_SCHEMA } from './sandbox-demo.js'
 
-export const usage =
-  'freshet sandbox [--replicas N] [--lag NAME=DURATION]...   e.g. --lag replica_2=12s (500ms, 12s, 1m)'
+/** What the command line asks of the sandbox; each row of {@link SANDBOX_OPTIONS} fills one field. */
+export interface SandboxRequest {
+  replicas: number
+  /** Apply delay per replica in ms. */
+  lag: Record<string, number>
+  /** Proxy port; undefined: 6432, or a free one when taken; 0: a free one. */
+  port?: number
+  /** Admin API and dashboard port; undefined: 9187, or a free one when taken; 0: a free one. */
+  adminPort?: number
+  /** Where to write freshet.yaml (default ./freshet.yaml, see chooseConfigPath). */
+  configPath?: string
+}
+
+/** One command-line option: its parseArgs spec, its help, and how its value fills the request. */
+export interface SandboxOption {
+  readonly name: string
+  readonly short?: string
+  readonly type: 'string' | 'boolean'
+  readonly multiple?: boolean
+  /** Placeholder in the usage line, e.g. `N`. */
+  readonly value?: string
+  readonly help: string
+  /** Throws ClusterError naming the option on a bad value. */
+  apply(raw: string, request: SandboxRequest): void
+}
+
+function port(option: string, raw: string): number {
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n > 65_535) {
+    throw new ClusterError(`--${option} ${raw}: expected a port 0-65535 (0: any free port)`)
+  }
+  return n
+}
+
+/**
+ * The options of `freshet sandbox`, one row each; usage and parsing are generated from this table, so a
+ * new option (e.g. `--shards`, `--engine`) is one more row plus what it changes in the boot.
+ */
+export const SANDBOX_OPTIONS: SandboxOption[] = [
+  {
+    name: 'replicas',
+    short: 'r',
+    type: 'string',
+    value: 'N',
+    help: 'streaming replicas (default 2)',
+    apply(raw, request) {
+      const n = Number(raw)
+      if (!/^\d+$/.test(raw) || n > 16)
+        throw new ClusterError(`--replicas ${raw}: expected a whole number 0-16`)
+      request.replicas = n
+    },
+  },
+  {
+    name: 'lag',
+    type: 'string',
+    multiple: true,
+    value: 'NAME=DURATION',
+    help: 'keep a replica behind, e.g. --lag replica_2=12s (500ms, 12s, 1m); repeatable',
+    apply(raw, request) {
+      const eq = raw.indexOf('=')
+      if (eq <= 0) throw new ClusterError(`--lag ${raw}: expected NAME=DURATION, e.g. replica_2=12s`)
+      request.lag[raw.slice(0, eq)] = parseDuration(raw.slice(eq + 1))
+    },
+  },
+  {
+    name: 'port',
+    short: 'p',
+    type: 'string',
+    value: 'PORT',
+    help: 'proxy port (default 6432, a free one when taken; 0: any free port)',
+    apply(raw, request) {
+      request.port = port('port', raw)
+    },
+  },
+  {
+    name: 'admin-port',
+    type: 'string',
+    value: 'PORT',
+    help: 'admin API and dashboard port (default 9187, a free one when taken; 0: any free port)',
+    apply(raw, request) {
+      request.adminPort = port('admin-port', raw)
+    },
+  },
+  {
+    name: 'config',
+    short: 'c',
+    type: 'string',
+    value: 'FILE',
+    help: 'where to write the config (default ./freshet.yaml unless that is your own file)',
+    apply(raw, request) {
+      request.configPath = raw
+    },
+  },
+]
+
+/** The usage text, generated from {@link SANDBOX_OPTIONS}. */
+export function sandboxUsage(): string {
+  const rows = SANDBOX_OPTIONS.map((o) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.value ? ` ${o.value}` : ''}`
+    return `  ${flag.padEnd(30)}${o.help}`
+  })
+  return ['freshet sandbox [options]', ...rows].join('\n')
+}
+
+export const usage = sandboxUsage()
+
+/**
+ * Parses the command line into a request. Throws ClusterError naming the option on bad input.
+ * @example parseSandboxArgs(['--replicas', '1', '--port', '0']).port // 0
+ */
+export function parseSandboxArgs(argv: string[]): SandboxRequest & { help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    help: { type: 'boolean', short: 'h' },
+  }
+  for (const o of SANDBOX_OPTIONS) {
+    options[o.name] = {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    }
+  }
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>
+  try {
+    ;({ values } = parseArgs({ args: argv, options, strict: true }))
+  } catch (err) {
+    throw new ClusterError((err as Error).message)
+  }
+  const request: SandboxRequest = { replicas: 2, lag: {} }
+  for (const o of SANDBOX_OPTIONS) {
+    const raw = values[o.name]
+    if (raw === undefined) continue
+    for (const one of Array.isArray(raw) ? raw : [raw]) o.apply(String(one), request)
+  }
+  return { ...request, help: values.help === true }
+}
 
 /** Options of {@link bootSandbox}. */
 export interface SandboxOptions {
@@ -37,38 +176,6 @@ export interface SandboxSummary {
   readonly root: string
   readonly nodes: readonly SandboxNode[]
 }
-
-const DEMO_SCHEMA = [
-  `CREATE TABLE accounts (
-    id bigserial PRIMARY KEY,
-    email text NOT NULL UNIQUE,
-    name text NOT NULL,
-    balance_cents bigint NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE orders (
-    id bigserial PRIMARY KEY,
-    account_id bigint NOT NULL REFERENCES accounts,
-    status text NOT NULL,
-    total_cents bigint NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE ledger_entries (
-    id bigserial PRIMARY KEY,
-    account_id bigint NOT NULL REFERENCES accounts,
-    order_id bigint REFERENCES orders,
-    amount_cents bigint NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now())`,
-  `INSERT INTO accounts (email, name, balance_cents)
-    SELECT 'user' || g || '@example.com', 'User ' || g, (g * 7919) % 100000 FROM generate_series(1, 1000) g`,
-  `INSERT INTO orders (account_id, status, total_cents, created_at)
-    SELECT 1 + g % 1000, (ARRAY['pending', 'paid', 'shipped', 'cancelled'])[1 + g % 4], 500 + (g * 31) % 20000,
-           now() - g * interval '1 minute'
-    FROM generate_series(1, 5000) g`,
-  `INSERT INTO ledger_entries (account_id, order_id, amount_cents)
-    SELECT account_id, id, -total_cents FROM orders WHERE status <> 'cancelled'`,
-  'CREATE INDEX ON orders (account_id)',
-  'CREATE INDEX ON ledger_entries (account_id)',
-  'ANALYZE',
-]
 
 /**
  * Boots the sandbox: starts the cluster, loads the demo schema (accounts, orders, ledger_entries) into
@@ -137,18 +244,50 @@ function formatDuration(ms: number): string {
   return `${ms} ms`
 }
 
-function parseLag(specs: string[]): Record<string, number> {
-  const lag: Record<string, number> = {}
-  for (const spec of specs) {
-    const eq = spec.indexOf('=')
-    if (eq <= 0) throw new ClusterError(`--lag ${spec}: expected NAME=DURATION, e.g. replica_2=12s`)
-    lag[spec.slice(0, eq)] = parseDuration(spec.slice(eq + 1))
-  }
-  return lag
+/** Whether `port` on 127.0.0.1 can be listened on right now. */
+function portFree(portNumber: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(portNumber, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
 }
 
-/** Prints what the sandbox started: one connection string per node and a hint. */
-function printSummary(summary: SandboxSummary): void {
+/**
+ * The listen address for one of the sandbox's ports: the requested port exactly (0: a free one), or the
+ * default when free, else a free one, saying so.
+ */
+async function chooseListen(requested: number | undefined, fallback: number, what: string): Promise<string> {
+  if (requested !== undefined) return `127.0.0.1:${requested}`
+  if (await portFree(fallback)) return `127.0.0.1:${fallback}`
+  console.log(`${what}: port ${fallback} is taken (another sandbox, pgbouncer?), using a free port instead`)
+  return '127.0.0.1:0'
+}
+
+/** Starts the proxy and the admin API in front of the nodes, connecting to the servers as `app`. */
+async function startFront(
+  summary: SandboxSummary,
+  request: SandboxRequest,
+): Promise<{ running: RunningProxy; config: Record<string, unknown> }> {
+  const proxyListen = await chooseListen(request.port, 6432, 'proxy')
+  const adminListen = await chooseListen(request.adminPort, 9187, 'dashboard')
+  const [{ startProxy }, { RoutingEngine }, { parseConfig }] = await Promise.all([
+    import('./proxy.js'),
+    import('../backend/routing-engine.js'),
+    import('../core/config/parse-config.js'),
+  ])
+  const config = sandboxConfig(summary.nodes, { proxyListen, adminListen })
+  const running = await startProxy({ engine: new RoutingEngine(parseConfig(JSON.stringify(config))) })
+  // the file names the ports actually bound, not 0
+  const final = sandboxConfig(summary.nodes, {
+    proxyListen: running.address,
+    adminListen: running.adminUrl ? new URL(running.adminUrl).host : adminListen,
+  })
+  return { running, config: final }
+}
+
+/** Prints what the sandbox started: one connection string per node. */
+function printNodes(summary: SandboxSummary): void {
   const replicas = summary.nodes.length - 1
   const width = Math.max(...summary.nodes.map((n) => n.name.length)) + 2
   console.log(
@@ -161,6 +300,22 @@ function printSummary(summary: SandboxSummary): void {
   }
   const primary = summary.nodes[0]!
   console.log(`  superuser: postgres without a password, e.g. ${primary.superuserUrl}`)
+}
+
+/** Prints the front door: proxy, dashboard, config file and how to use them. */
+function printFront(running: RunningProxy, configPath: string): void {
+  const proxyUrl = `postgres://app:app@${running.address}/freshet`
+  const shown = relative(process.cwd(), configPath)
+  const display = shown && !shown.startsWith('..') ? `./${shown}` : configPath
+  console.log(`proxy:      ${proxyUrl}   (freshness-routed; logs in to the servers as app)`)
+  if (running.adminUrl) console.log(`dashboard:  ${running.adminUrl}/`)
+  console.log(`config:     ${configPath}`)
+  console.log(`library:    const pool = createPool('${display}')   // import { createPool } from 'freshet'`)
+  console.log(`examples:   FRESHET_CONFIG=${display} npx tsx examples/pg/index.ts`)
+  console.log(`            FRESHET_URL=${proxyUrl} npx tsx examples/postgres-js/index.ts`)
+  console.log(
+    `hint: psql '${proxyUrl}' -c '/* FRESHNESS: NEAR_RT */ SELECT status, count(*) FROM orders GROUP BY 1'   (Ctrl-C stops everything)`,
+  )
 }
 
 /** Resolves on SIGINT/SIGTERM; keeps the process alive until then or until cancel(). */
@@ -186,57 +341,43 @@ function waitForSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
 
 /** Entry point of `freshet sandbox`. */
 export async function run(argv: string[]): Promise<number> {
-  let values: { replicas?: string; lag?: string[]; help?: boolean }
+  let request: ReturnType<typeof parseSandboxArgs>
   try {
-    ;({ values } = parseArgs({
-      args: argv,
-      options: {
-        replicas: { type: 'string', short: 'r' },
-        lag: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }))
+    request = parseSandboxArgs(argv)
   } catch (err) {
     console.error(`${(err as Error).message}\nusage: ${usage}`)
     return 2
   }
-  if (values.help) {
+  if (request.help) {
     console.log(`usage: ${usage}`)
     return 0
   }
-  let cluster: LocalCluster
-  let front: { address: string; adminUrl: string | null; stop(): Promise<void> } | null = null
+  let cluster: LocalCluster | null = null
+  let front: RunningProxy | null = null
+  let configPath = ''
+  let written = ''
   // Handlers go in before booting: a Ctrl-C during boot then waits for the boot and cleans up, instead
   // of killing the process with servers half started (the watchdog would remove them, but silently).
   const { signal, cancel } = waitForSignal()
   try {
-    const replicas = values.replicas === undefined ? 2 : Number(values.replicas)
-    if (!Number.isInteger(replicas) || replicas < 0) {
-      throw new ClusterError(`--replicas ${values.replicas}: expected a whole number >= 0`)
-    }
     const booted = await bootSandbox({
-      replicas,
-      lag: parseLag(values.lag ?? []),
+      replicas: request.replicas,
+      lag: request.lag,
       onProgress: (m) => console.log(m),
     })
     cluster = booted.cluster
-    printSummary(booted.summary)
-    // the proxy and admin API in front of the cluster (src/cli/proxy.ts)
-    const { startSandboxProxy } = await import('./proxy.js')
-    front = await startSandboxProxy(booted.summary.nodes).catch(async (err: unknown) => {
-      await cluster.stop().catch(() => {})
-      throw err
-    })
-    const proxyUrl = `postgres://app:app@${front.address}/freshet`
-    console.log(`proxy:      ${proxyUrl}   (freshness-routed)`)
-    if (front.adminUrl) console.log(`dashboard:  ${front.adminUrl}/`)
-    console.log(
-      `hint: psql '${proxyUrl}' -c '/* FRESHNESS: NEAR_RT */ SELECT status, count(*) FROM orders GROUP BY 1'   (Ctrl-C stops everything)`,
-    )
+    printNodes(booted.summary)
+    const started = await startFront(booted.summary, request)
+    front = started.running
+    configPath = chooseConfigPath(request.configPath, booted.summary.root)
+    written = writeSandboxConfig(configPath, started.config)
+    printFront(front, configPath)
   } catch (err) {
     cancel()
-    if (isFreshetError(err)) {
-      console.error(err.message)
+    await front?.stop().catch(() => {})
+    await cluster?.stop().catch(() => {})
+    if (isFreshetError(err) || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      console.error(`freshet sandbox: ${(err as Error).message}`)
       return 1
     }
     throw err
@@ -247,8 +388,9 @@ export async function run(argv: string[]): Promise<number> {
   const force = () => process.exit(130)
   process.once('SIGINT', force)
   process.once('SIGTERM', force)
-  await front?.stop().catch(() => {})
+  await front.stop().catch(() => {})
   await cluster.stop()
+  if (removeSandboxConfig(configPath, written)) console.log(`removed ${configPath}`)
   console.log(`stopped every server and removed ${cluster.root}`)
   return 0
 }

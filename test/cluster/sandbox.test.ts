@@ -2,12 +2,15 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { parseDuration } from '../../src/cli/sandbox.js'
+import { loadConfigFile } from '../../src/backend/config-file.js'
+import { parseDuration, parseSandboxArgs, sandboxUsage } from '../../src/cli/sandbox.js'
 import { eventually, processesUnder } from './fixtures/processes.js'
 
 const CLI = fileURLToPath(new URL('./fixtures/run-cli.ts', import.meta.url))
@@ -31,12 +34,60 @@ test('durations parse as the CLI documents them', () => {
   assert.throws(() => parseDuration('12 parsecs'), /invalid duration/)
 })
 
-test('freshet sandbox prints working connection strings and cleans up on SIGINT', {
+test('sandbox options come from one table: usage lists each, bad values name the option', () => {
+  for (const flag of [
+    '--replicas N',
+    '--lag NAME=DURATION',
+    '--port PORT',
+    '--admin-port PORT',
+    '--config FILE',
+  ]) {
+    assert.ok(sandboxUsage().includes(flag), flag)
+  }
+  const request = parseSandboxArgs([
+    '-r',
+    '1',
+    '--lag',
+    'replica_1=2s',
+    '--port',
+    '0',
+    '--admin-port',
+    '7000',
+  ])
+  assert.deepEqual(
+    { ...request },
+    { replicas: 1, lag: { replica_1: 2000 }, port: 0, adminPort: 7000, help: false },
+  )
+  assert.throws(() => parseSandboxArgs(['--port', '70000']), /--port 70000: expected a port 0-65535/)
+  assert.throws(() => parseSandboxArgs(['--admin-port', 'x']), /--admin-port x/)
+  assert.throws(() => parseSandboxArgs(['--replicas=-1']), /--replicas -1/)
+  assert.throws(() => parseSandboxArgs(['--lag', 'replica_1']), /--lag replica_1: expected NAME=DURATION/)
+  assert.throws(() => parseSandboxArgs(['--nope']), /nope/)
+})
+
+test('freshet sandbox prints working connection strings, writes its config and cleans up on SIGINT', {
   timeout: 60_000,
 }, async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'freshet-sandbox-test-'))
+  const configPath = join(configDir, 'freshet.yaml')
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', CLI, 'sandbox', '--replicas', '2', '--lag', 'replica_2=3s'],
+    [
+      '--import',
+      'tsx',
+      CLI,
+      'sandbox',
+      '--replicas',
+      '2',
+      '--lag',
+      'replica_2=3s',
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--config',
+      configPath,
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -51,6 +102,7 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
   let root = ''
   let proxyUrl = ''
   let dashboardUrl = ''
+  let printedConfig = ''
   try {
     const lines = createInterface({ input: child.stdout })
     await new Promise<void>((resolve, reject) => {
@@ -64,6 +116,8 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
         if (proxy) proxyUrl = proxy[1]!
         const dashboard = /^dashboard:\s+(http:\/\/\S+)/.exec(line)
         if (dashboard) dashboardUrl = dashboard[1]!
+        const config = /^config:\s+(\S+)/.exec(line)
+        if (config) printedConfig = config[1]!
         if (line.startsWith('hint:')) resolve()
       })
       exited.then((code) =>
@@ -92,6 +146,22 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
     )
     assert.deepEqual(hinted, { standby: true, orders: 5000 })
     assert.deepEqual(await queryOne(proxyUrl, 'SELECT pg_is_in_recovery() AS standby'), { standby: false })
+    // the proxy logs in to the servers as the ordinary role app, never as the superuser
+    const logins = await queryOne(
+      urls.get('primary')!,
+      "SELECT array_agg(DISTINCT usename::text) AS users FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    )
+    assert.deepEqual(logins.users, ['app'])
+    // the config it writes names the bound ports and loads as a library config
+    assert.equal(printedConfig, configPath)
+    assert.ok(output.some((l) => l.startsWith(`library:    const pool = createPool('`)))
+    const config = await loadConfigFile(configPath)
+    assert.equal(`postgres://app:app@${config.proxy.listen}/freshet`, proxyUrl)
+    assert.equal(`http://${config.admin.listen}/`, dashboardUrl)
+    assert.deepEqual(
+      config.cluster.replicas.map((r) => r.url),
+      [urls.get('replica_1'), urls.get('replica_2')],
+    )
     // and the dashboard it prints is served
     const page = await fetch(dashboardUrl)
     assert.equal(page.status, 200)
@@ -103,5 +173,7 @@ test('freshet sandbox prints working connection strings and cleans up on SIGINT'
   assert.equal(await exited, 0, stderr)
   assert.ok(output.some((l) => l.startsWith('stopped every server')))
   assert.equal(existsSync(root), false)
+  assert.equal(existsSync(configPath), false, 'the sandbox removes the config it wrote')
+  rmSync(configDir, { recursive: true, force: true })
   assert.ok(await eventually(() => processesUnder(root).length === 0, 5000))
 })
