@@ -1,11 +1,8 @@
 // freshet's public API: the pg.Pool drop-in, request context, errors and the types they speak.
 
 export { type AdminServer, type StartAdminOptions, startAdmin } from './admin/admin-server.js'
-export { FreshetMetrics } from './admin/metrics.js'
-export { withStatementSpan } from './admin/statement-span.js'
 export { ConfigWatcher, type ReloadResult, type ReloadSource } from './backend/config-watcher.js'
 export { type DiscoveryState, ReplicaDiscovery } from './backend/discovery.js'
-export type { NodeSnapshot } from './backend/routing-engine.js'
 export type { Classification } from './core/classify/classification.js'
 export { parseConfig, validateConfig } from './core/config/parse-config.js'
 export type { FreshetConfig, FreshetConfigInput } from './core/config/schema.js'
@@ -20,6 +17,7 @@ export {
   SQLSTATE,
 } from './core/errors.js'
 export type { Decision, DecisionReason } from './core/route/decision.js'
+export type { NodeSnapshot } from './core/topology/node-snapshot.js'
 export { currentContext, freshness, readYourWrites, withPrimary, withScope } from './library/context.js'
 export {
   type DevGuardOptions,
@@ -28,3 +26,5 @@ export {
 } from './library/dev-guard.js'
 export { FreshetClient } from './library/freshet-client.js'
 export { type CreatePoolOptions, createPool, FreshetPool } from './library/freshet-pool.js'
+export { FreshetMetrics } from './telemetry/metrics.js'
+export { withStatementSpan } from './telemetry/statement-span.js'

@@ -1,24 +1,16 @@
 // What the admin API, metrics and logs need from a routing engine and its pools: an interface, so the
 // library pool and the proxy plug in the same way.
 
-import type { RoutingEngine } from '../backend/routing-engine.js'
+import type { RoutingEngine } from '../routing/routing-engine.js'
+import type { PoolStats, PoolStatsProvider } from '../telemetry/telemetry-source.js'
+
+export type { PoolStats, PoolStatsProvider }
 
 /** The part of a RoutingEngine the admin side reads: events, snapshots, config, reload, controls, route. */
 export type AdminEngine = Pick<
   RoutingEngine,
   'config' | 'snapshot' | 'reload' | 'setControls' | 'route' | 'explain' | 'on' | 'off' | 'emit'
 >
-
-/** Connection counts of one node pool. */
-export interface PoolStats {
-  readonly total: number
-  readonly idle: number
-  readonly waiting: number
-  readonly active: number
-}
-
-/** Per-node pool counts by node name, read on scrape or API call (null: node without a pool). */
-export type PoolStatsProvider = () => Readonly<Record<string, PoolStats | null | undefined>>
 
 /** Anything with a snapshot of nodes carrying pool counts, such as a FreshetPool. */
 export interface PoolLike {

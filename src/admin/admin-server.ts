@@ -12,12 +12,12 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
 import { IDLE_SESSION, type RoutingContext } from '../core/route/routing-context.js'
+import { DecisionLog } from '../telemetry/decision-log.js'
+import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
+import { FreshetMetrics } from '../telemetry/metrics.js'
 import { type AdminEngine, type PoolLike, type PoolStatsProvider, poolStatsOf } from './admin-engine.js'
 import { dashboardHtml, tokenPromptHtml } from './dashboard-html.js'
-import { DecisionLog } from './decision-log.js'
 import { LagHistory } from './lag-history.js'
-import { attachEngineLogs, createLogger } from './logger.js'
-import { FreshetMetrics } from './metrics.js'
 
 const MAX_BODY_BYTES = 1 << 20
 const CONTROL_KEYS = ['route_all_to_primary', 'disable_replica_pools', 'disable_lag_checks'] as const

@@ -10,7 +10,13 @@ import { isDeepStrictEqual } from 'node:util'
 import { parseConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
-import type { RoutingEngine } from './routing-engine.js'
+import type { EngineEvents } from '../telemetry/telemetry-source.js'
+
+/** What the watcher needs of a routing engine: its config, reload() and its 'log' event. */
+export type WatchedEngine = Pick<EventEmitter<EngineEvents>, 'emit'> & {
+  readonly config: FreshetConfig
+  reload(next: FreshetConfig): void
+}
 
 /** Where a reload came from. */
 export type ReloadSource = 'file' | 'sighup' | 'manual'
@@ -45,7 +51,7 @@ export interface ConfigWatcherOptions {
  */
 export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   readonly path: string
-  readonly #engine: Pick<RoutingEngine, 'config' | 'reload' | 'emit'>
+  readonly #engine: WatchedEngine
   readonly #debounceMs: number
   readonly #env: NodeJS.ProcessEnv
   #watcher: FSWatcher | null = null
@@ -57,7 +63,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
 
   constructor(
     path: string,
-    engine: Pick<RoutingEngine, 'config' | 'reload' | 'emit'>,
+    engine: WatchedEngine,
     options: ConfigWatcherOptions = {},
   ) {
     super()

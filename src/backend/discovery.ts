@@ -7,7 +7,7 @@ import { z } from 'zod'
 import { formatPath } from '../core/config/parse-config.js'
 import { redactUrl } from '../core/config/redact.js'
 import { type FreshetConfig, type NodeConfig, NodeSchema } from '../core/config/schema.js'
-import type { RoutingEngine } from './routing-engine.js'
+import type { EngineEvents } from '../telemetry/telemetry-source.js'
 
 /**
  * What the discovery endpoint must answer (HTTP 200, `application/json`):
@@ -45,7 +45,11 @@ export interface DiscoveryEvents {
 const MAX_BODY_BYTES = 1 << 20
 const MAX_TIMEOUT_MS = 5000
 
-type DiscoveryEngine = Pick<RoutingEngine, 'config' | 'setReplicas' | 'emit' | 'on' | 'off'>
+/** What discovery needs of a routing engine: its config and events, and setReplicas(). */
+type DiscoveryEngine = Pick<EventEmitter<EngineEvents>, 'emit' | 'on' | 'off'> & {
+  readonly config: FreshetConfig
+  setReplicas(replicas: readonly NodeConfig[] | null): void
+}
 
 /**
  * Polls the discovery endpoint of the engine's config and feeds the replica list to the engine.

@@ -182,31 +182,6 @@ export class NodePoolSet {
     }
   }
 
-  /** Runs one statement on a node, with breaker and latency bookkeeping. */
-  async query(
-    node: string,
-    tier: string | null,
-    query: pg.QueryConfig | string,
-    values?: unknown[],
-  ): Promise<pg.QueryResult> {
-    const { client, release } = await this.acquire(node, tier)
-    const started = performance.now()
-    try {
-      const res = await (values === undefined
-        ? client.query(query as pg.QueryConfig)
-        : client.query(query as string, values))
-      this.#tracker.observeLatency(node, performance.now() - started)
-      this.#tracker.breaker(node)?.success()
-      release()
-      return res
-    } catch (err) {
-      if (isConnectionError(err)) this.#tracker.breaker(node)?.failure()
-      else this.#tracker.breaker(node)?.success()
-      release(err)
-      throw err
-    }
-  }
-
   /** pg.Pool-like counters summed over nodes, and per node. */
   counts(): {
     total: number

@@ -3,13 +3,13 @@
 
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../backend/config-file.js'
-import { RoutingEngine } from '../backend/routing-engine.js'
 import { Classifier } from '../core/classify/classifier.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
 import { IDLE_SESSION } from '../core/route/routing-context.js'
+import { RoutingEngine } from '../routing/routing-engine.js'
 
 export const usage =
   'freshet explain [--config FILE] [--json] [--tier TIER] [--timeout MS] SQL   print the classification and routing decision'

@@ -3,13 +3,13 @@
 
 import { parseArgs } from 'node:util'
 import { startAdmin } from '../admin/admin-server.js'
-import { FreshetMetrics } from '../admin/metrics.js'
 import { loadConfigFile } from '../backend/config-file.js'
 import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
 import { ReplicaDiscovery } from '../backend/discovery.js'
-import { RoutingEngine } from '../backend/routing-engine.js'
 import { ConfigError, isFreshetError } from '../core/errors.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
+import { RoutingEngine } from '../routing/routing-engine.js'
+import { FreshetMetrics } from '../telemetry/metrics.js'
 
 export const usage = 'freshet proxy --config FILE'
 

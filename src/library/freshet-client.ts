@@ -3,17 +3,18 @@
 
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
-import { withStatementSpan } from '../admin/statement-span.js'
-import { RoutingEngine } from '../backend/routing-engine.js'
+import type { NodePoolSet } from '../backend/node-pool-set.js'
 import type { Classification } from '../core/classify/classification.js'
+import type { FreshetConfig } from '../core/config/schema.js'
 import { FreshetError } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
-import type { SessionView } from '../core/route/routing-context.js'
+import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
+import { RoutingEngine } from '../routing/routing-engine.js'
 import { SessionState, type TxStatus } from '../session/session-state.js'
 import { splitStatements } from '../session/split-statements.js'
+import { withStatementSpan } from '../telemetry/statement-span.js'
 import { currentContext } from './context.js'
-import type { FreshetPool } from './freshet-pool.js'
 import { failSubmittable, type PgQueryOverloads, pgQuery, runToDrain, submittableText } from './pg-query.js'
 
 interface Pin {
@@ -26,6 +27,24 @@ interface Pin {
 function txStatusOf(client: pg.PoolClient): TxStatus {
   const status = (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.()
   return status === 'T' || status === 'E' ? status : 'I'
+}
+
+/**
+ * What a checked-out client needs from the pool that made it. Declared here, so the pool depends on
+ * the client and not the other way round (a FreshetPool is one).
+ */
+export interface ClientPool {
+  readonly engine: RoutingEngine
+  readonly config: FreshetConfig
+  routingContext(): RoutingContext
+  recordWrite(lsn: string | null): void
+  acquire(node: string, tier: string | null): ReturnType<NodePoolSet['acquire']>
+  run(
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    session: SessionView,
+    decided: { decision: Decision; classification: Classification } | null,
+  ): Promise<pg.QueryResult>
 }
 
 /**
@@ -43,7 +62,7 @@ export class FreshetClient extends EventEmitter {
    */
   declare query: PgQueryOverloads['query']
 
-  readonly #pool: FreshetPool
+  readonly #pool: ClientPool
   #pin: Pin | null = null
   /**
    * The session machine the proxy uses too: pins kept per reason (temp tables, LISTEN, SET, advisory
@@ -55,7 +74,7 @@ export class FreshetClient extends EventEmitter {
   #queue: Promise<unknown> = Promise.resolve()
   #released = false
 
-  constructor(pool: FreshetPool) {
+  constructor(pool: ClientPool) {
     super()
     this.#pool = pool
   }

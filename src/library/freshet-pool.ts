@@ -3,7 +3,6 @@
 import { EventEmitter } from 'node:events'
 import type { Span } from '@opentelemetry/api'
 import pg from 'pg'
-import { withStatementSpan } from '../admin/statement-span.js'
 import { loadConfigFileSync } from '../backend/config-file.js'
 import { type DiscoveryState, ReplicaDiscovery } from '../backend/discovery.js'
 import {
@@ -12,7 +11,6 @@ import {
   NodePoolSet,
   type PgPoolExtras,
 } from '../backend/node-pool-set.js'
-import { type NodeSnapshot, RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig, FreshetConfigInput } from '../core/config/schema.js'
@@ -21,6 +19,9 @@ import { parseLsn } from '../core/lsn.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/route/routing-context.js'
+import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
+import { RoutingEngine } from '../routing/routing-engine.js'
+import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type ContextStore, currentContext, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
 import { FreshetClient } from './freshet-client.js'

@@ -5,8 +5,6 @@ import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type { Span } from '@opentelemetry/api'
-import { failSpan, startStatementSpan } from '../admin/statement-span.js'
-import type { RoutingEngine } from '../backend/routing-engine.js'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { isFreshetError, isRecoveryConflict, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
@@ -48,14 +46,13 @@ import {
   type StartupPacket,
   type TransactionStatus,
 } from '../protocol/index.js'
+import type { RoutingEngine } from '../routing/routing-engine.js'
 import { localOutsideTransaction, onlyFreshetSettings, SessionState } from '../session/session-state.js'
 import { splitStatements } from '../session/split-statements.js'
+import { failSpan, startStatementSpan } from '../telemetry/statement-span.js'
 import type { AuthStep } from './auth/auth-step.js'
-import {
-  type ClientAuthenticator,
-  createClientAuthenticator,
-  type UserCredential,
-} from './auth/client-authenticator.js'
+import type { ClientAuthenticator } from './auth/client-authenticator.js'
+import { createClientAuthenticator, type UserCredential } from './auth/create-client-authenticator.js'
 import type { Evicted, ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity, ServerPool } from './server-pool.js'

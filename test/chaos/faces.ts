@@ -2,11 +2,11 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks'
 import pg from 'pg'
-import type { RoutingEngine } from '../../src/backend/routing-engine.js'
 import type { Classification } from '../../src/core/classify/classification.js'
 import type { Decision } from '../../src/core/route/decision.js'
 import { type FreshetPool, withScope } from '../../src/index.js'
 import type { ProxyServer } from '../../src/proxy/proxy-server.js'
+import type { RoutingEngine } from '../../src/routing/routing-engine.js'
 import { type ChaosLog, type Face, now } from './checker.js'
 
 const RYW_READ =

@@ -1,9 +1,9 @@
 // One chaos run: a real cluster with relays in front of the replicas, freshet's faces, the workload and the fault schedule.
 
-import { RoutingEngine } from '../../src/backend/routing-engine.js'
 import { parseConfig } from '../../src/core/config/parse-config.js'
 import { createPool, type FreshetPool } from '../../src/index.js'
 import { ProxyServer } from '../../src/proxy/proxy-server.js'
+import { RoutingEngine } from '../../src/routing/routing-engine.js'
 import { type FaultRelay, type LocalCluster, startCluster, startFaultRelay } from '../cluster/index.js'
 import {
   ChaosLog,

@@ -6,10 +6,11 @@ import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { eventually, exists, processesUnder } from './fixtures/processes.js'
+import { eventually } from '../support/eventually.js'
+import { exists, processesUnder } from '../support/processes.js'
 import { startCluster } from './index.js'
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/start-cluster.ts', import.meta.url))
+const FIXTURE = fileURLToPath(new URL('../support/start-cluster.ts', import.meta.url))
 
 /** Starts a cluster in a child process and returns the child with what it printed. */
 async function clusterInChild() {
@@ -36,12 +37,17 @@ for (const sig of ['SIGKILL', 'SIGTERM'] as const) {
     assert.ok(existsSync(root))
 
     child.kill(sig)
-    assert.ok(
-      await eventually(() => processesUnder(root).length === 0 && !existsSync(root), 15_000),
-      `left behind: processes ${processesUnder(root).join(', ')}; dir exists: ${existsSync(root)}`,
+    await eventually(
+      'no process and no directory left under the cluster root',
+      () => processesUnder(root).length === 0 && !existsSync(root),
+      15_000,
+    ).catch(() =>
+      assert.fail(
+        `left behind: processes ${processesUnder(root).join(', ')}; dir exists: ${existsSync(root)}`,
+      ),
     )
     // Orphaned postmasters are reaped by init, which may take a moment after they died.
-    assert.ok(await eventually(() => pids.every((pid) => !exists(pid)), 10_000), 'postmasters are gone')
+    await eventually('postmasters are gone', () => pids.every((pid) => !exists(pid)), 10_000)
   })
 }
 

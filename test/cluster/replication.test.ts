@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { after, before, describe, test } from 'node:test'
-import { eventually, exists, processesUnder } from './fixtures/processes.js'
+import { eventually } from '../support/eventually.js'
+import { exists, processesUnder } from '../support/processes.js'
 import { type LocalCluster, startCluster } from './index.js'
 
 describe('local cluster: replication', () => {
@@ -139,6 +140,6 @@ describe('local cluster: replication', () => {
     await Promise.all([extra.stop(), extra.stop()])
     await extra.stop()
     assert.equal(existsSync(root), false)
-    assert.ok(await eventually(() => processesUnder(root).length === 0, 5000))
+    await eventually('no process left under the cluster root', () => processesUnder(root).length === 0, 5000)
   })
 })

@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { loadConfigFile } from '../../src/backend/config-file.js'
 import { parseDuration, parseSandboxArgs, sandboxUsage } from '../../src/cli/sandbox.js'
-import { eventually, processesUnder } from './fixtures/processes.js'
+import { eventually } from '../support/eventually.js'
+import { processesUnder } from '../support/processes.js'
 
-const CLI = fileURLToPath(new URL('./fixtures/run-cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../support/run-cli.ts', import.meta.url))
 
 async function queryOne(url: string, sql: string): Promise<Record<string, unknown>> {
   const client = new pg.Client({ connectionString: url })
@@ -175,5 +176,5 @@ test('freshet sandbox prints working connection strings, writes its config and c
   assert.equal(existsSync(root), false)
   assert.equal(existsSync(configPath), false, 'the sandbox removes the config it wrote')
   rmSync(configDir, { recursive: true, force: true })
-  assert.ok(await eventually(() => processesUnder(root).length === 0, 5000))
+  await eventually('no process left under the cluster root', () => processesUnder(root).length === 0, 5000)
 })

@@ -10,7 +10,8 @@ import type { Socket } from 'node:net'
 import v8 from 'node:v8'
 import vm from 'node:vm'
 import pg from 'pg'
-import { type ProxyFixture, startProxyFixture } from '../integration/proxy-wire/proxy-fixture.js'
+import { pollUntil } from '../../src/cluster/poll-until.js'
+import { type ProxyFixture, startProxyFixture } from '../support/proxy-fixture.js'
 
 /** Server connections per node the proxy may open (pools.primary / pools.replicas max_active). */
 export const MAX_ACTIVE = 10
@@ -116,14 +117,12 @@ function exposeGc(): () => void {
   return vm.runInNewContext('gc') as () => void
 }
 
-/** Polls `check` every 50 ms until it returns true or `timeoutMs` passes; resolves with the last answer. */
-async function poll(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return true
-    if (Date.now() > deadline) return false
-    await sleep(50)
-  }
+/** Polls `check` every 50 ms (the harness's pollUntil) until true or `timeoutMs` passes; resolves with the answer. */
+function poll(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  return pollUntil(async () => (await check()) || undefined, timeoutMs, 'load settle', 50).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** Destroys a pg client's socket, sending no Terminate; resolves once it is closed. */

@@ -2,6 +2,7 @@
 
 export * from './auth-step.js'
 export * from './client-authenticator.js'
+export * from './create-client-authenticator.js'
 export * from './md5-authenticator.js'
 export * from './md5-password.js'
 export * from './saslprep.js'

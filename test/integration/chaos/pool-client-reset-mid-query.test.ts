@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createPool, type FreshetPool } from '../../../src/index.js'
 import { type FaultRelay, type LocalCluster, startCluster, startFaultRelay } from '../../cluster/index.js'
-import { configFor, eventually } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 describe('a replica connection reset during a query', () => {
   let cluster: LocalCluster

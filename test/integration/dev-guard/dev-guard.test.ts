@@ -12,7 +12,8 @@ import {
   withScope,
 } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort, poolReady } from '../library/cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 const PORT = 'SELECT inet_server_port() AS port'
 

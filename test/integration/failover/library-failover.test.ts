@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createPool, type FreshetPool, freshness } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from '../library/cluster-config.js'
+import { configFor, nodeByPort } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 const WHERE = '/* FRESHNESS: NEAR_RT */ SELECT inet_server_port() AS port'
 

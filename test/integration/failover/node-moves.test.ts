@@ -6,8 +6,9 @@ import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { validateConfig } from '../../../src/core/config/parse-config.js'
 import { createPool, type FreshetPool } from '../../../src/index.js'
-import { configFor, eventually, poolReady } from '../library/cluster-config.js'
-import { type ProxyFixture, startProxyFixture } from '../proxy-wire/proxy-fixture.js'
+import { configFor, poolReady } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const WHERE = '/*+ ROUTE_TO: replica_1 */ SELECT inet_server_port() AS port'
 

@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { RoutingEngine } from '../../../src/backend/routing-engine.js'
 import { type RunningProxy, startProxy } from '../../../src/cli/proxy.js'
 import { parseConfig } from '../../../src/core/config/parse-config.js'
 import { createPool } from '../../../src/index.js'
+import { RoutingEngine } from '../../../src/routing/routing-engine.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort, poolReady } from '../library/cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 const SLOW_READ =
   '/* FRESHNESS: EVENTUAL */ SELECT inet_server_port() AS port, true AS slept FROM pg_sleep(0.8)'

@@ -6,8 +6,9 @@ import { after, before, describe, it } from 'node:test'
 import { createApp, listen, main, SCHEMA } from '../../../examples/express/index.js'
 import type { FreshetPool } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor, eventually } from '../library/cluster-config.js'
-import { startTwoInstances, type TwoInstances, withReplicasPaused } from './two-instances.js'
+import { configFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+import { startTwoInstances, type TwoInstances, withReplicasPaused } from '../../support/two-instances.js'
 
 const LSN = /^[0-9A-F]+\/[0-9A-F]+$/
 

@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, main, SCHEMA } from '../../../examples/fastify/index.js'
 import type { FreshetPool } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor } from '../library/cluster-config.js'
-import { startTwoInstances, type TwoInstances, withReplicasPaused } from './two-instances.js'
+import { configFor } from '../../support/cluster-config.js'
+import { startTwoInstances, type TwoInstances, withReplicasPaused } from '../../support/two-instances.js'
 
 describe('freshet/http: Fastify across two instances', () => {
   let cluster: LocalCluster

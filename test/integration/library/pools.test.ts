@@ -11,7 +11,8 @@ import {
   isFreshetError,
 } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort } from './cluster-config.js'
+import { configFor, nodeByPort } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 describe('library pools against a real cluster', () => {
   let cluster: LocalCluster

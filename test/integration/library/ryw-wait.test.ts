@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createPool, type FreshetPool, readYourWrites, withScope } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, nodeByPort, poolReady } from './cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../../support/cluster-config.js'
 
 const READ =
   '/* FRESHNESS: EVENTUAL */ SELECT inet_server_port() AS port, (SELECT count(*)::int FROM notes) AS n'

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import type pg from 'pg'
 import { createPool, type FreshetPool } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, poolReady } from './cluster-config.js'
+import { configFor, poolReady } from '../../support/cluster-config.js'
 
 describe('library client: what pins, and until when', () => {
   let cluster: LocalCluster

@@ -9,7 +9,8 @@ import Cursor from 'pg-cursor'
 import QueryStream from 'pg-query-stream'
 import { createPool, type FreshetPool, freshness } from '../../../src/index.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually, nodeByPort, poolReady } from './cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 const EVENTUAL = '/* FRESHNESS: EVENTUAL */'
 const ROWS = `SELECT g AS n, inet_server_port() AS port FROM generate_series(1, 250) g`

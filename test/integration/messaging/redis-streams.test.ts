@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import { injectContext, withMessageContext } from '../../../src/library/messaging/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { startTwoInstances, type TwoInstances, withReplicasPaused } from '../http/two-instances.js'
+import { startTwoInstances, type TwoInstances, withReplicasPaused } from '../../support/two-instances.js'
 
 const REDIS_URL = process.env.FRESHET_TEST_REDIS ?? 'redis://127.0.0.1:6379'
 

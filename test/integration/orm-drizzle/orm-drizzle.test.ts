@@ -10,14 +10,14 @@ import { main } from '../../../examples/drizzle/index.js'
 import * as schema from '../../../examples/drizzle/schema.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
 import {
   assertExampleRouted,
   BLOG_SCHEMA,
   startOrmCluster,
   targetsOf,
   withReplicasPaused,
-} from '../orm-pg/orm-cluster.js'
+} from '../../support/orm-cluster.js'
 
 const { authors, posts } = schema
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import knex, { type Knex } from 'knex'
 import { main } from '../../../examples/knex/proxy.js'
-import type { ProxyFixture } from '../proxy-wire/proxy-fixture.js'
+import { startBlogProxy } from '../../support/proxy-blog-fixture.js'
+import type { ProxyFixture } from '../../support/proxy-fixture.js'
 import { assertRollbackDiscards } from './knex-checks.js'
-import { startBlogProxy } from './proxy-blog-fixture.js'
 
 describe('Knex through the proxy', () => {
   let f: ProxyFixture

@@ -8,14 +8,14 @@ import knex, { type Knex } from 'knex'
 import { main } from '../../../examples/knex/index.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
 import {
   assertExampleRouted,
   BLOG_SCHEMA,
   startOrmCluster,
   targetsOf,
   withReplicasPaused,
-} from '../orm-pg/orm-cluster.js'
+} from '../../support/orm-cluster.js'
 import { assertRollbackDiscards } from './knex-checks.js'
 
 describe('Knex through createPool (connectionPool)', () => {

@@ -8,13 +8,13 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import { type Database, main } from '../../../examples/kysely/index.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
 import {
   assertExampleRouted,
   BLOG_SCHEMA,
   startOrmCluster,
   withReplicasPaused,
-} from '../orm-pg/orm-cluster.js'
+} from '../../support/orm-cluster.js'
 
 const port = sql<number>`inet_server_port()`.as('port')
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import postgres from 'postgres'
 import { main } from '../../../examples/postgres-js/index.js'
-import { eventually } from '../library/cluster-config.js'
-import { startBlogProxy } from '../orm-knex/proxy-blog-fixture.js'
-import type { ProxyFixture } from '../proxy-wire/proxy-fixture.js'
+import { eventually } from '../../support/eventually.js'
+import { startBlogProxy } from '../../support/proxy-blog-fixture.js'
+import type { ProxyFixture } from '../../support/proxy-fixture.js'
 
 type PortRow = { port: number }
 

@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
+const root = fileURLToPath(new URL('../../..', import.meta.url))
 const example = join(root, 'examples/prisma')
 
 async function filesUnder(dir: string): Promise<Map<string, string>> {

@@ -10,14 +10,14 @@ import { PrismaClient } from '../../../examples/prisma/generated/client.js'
 import { main } from '../../../examples/prisma/index.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
 import {
   assertExampleRouted,
   BLOG_SCHEMA,
   startOrmCluster,
   targetsOf,
   withReplicasPaused,
-} from '../orm-pg/orm-cluster.js'
+} from '../../support/orm-cluster.js'
 
 describe('Prisma through createPool', () => {
   let cluster: LocalCluster

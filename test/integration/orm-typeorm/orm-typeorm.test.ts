@@ -8,14 +8,14 @@ import type { DataSource } from 'typeorm'
 import { AuthorEntity, dataSourceFor, main, PostEntity } from '../../../examples/typeorm/index.js'
 import { type FreshetPool, freshness, withScope } from '../../../src/index.js'
 import type { LocalCluster } from '../../cluster/index.js'
-import { configFor } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
 import {
   assertExampleRouted,
   BLOG_SCHEMA,
   startOrmCluster,
   targetsOf,
   withReplicasPaused,
-} from '../orm-pg/orm-cluster.js'
+} from '../../support/orm-cluster.js'
 
 describe('TypeORM through createPool', () => {
   let cluster: LocalCluster

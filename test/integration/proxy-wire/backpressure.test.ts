@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 describe('proxy backpressure (pools.max_waiting)', () => {
   let f: ProxyFixture
@@ -42,7 +43,7 @@ describe('proxy backpressure (pools.max_waiting)', () => {
       await holder.query('BEGIN')
       await holder.query('SELECT 1')
       const queued = waiter.query('SELECT 2 AS two')
-      await assertEventually(() => f.proxy.poolStats().primary?.waiting === 1)
+      await eventually('the queued statement', () => f.proxy.poolStats().primary?.waiting === 1)
       await assert.rejects(refused.query('SELECT 3'), (err: { code?: string; message: string }) => {
         assert.equal(err.code, '53300')
         assert.match(err.message, /^freshet: .*max_waiting/)
@@ -57,11 +58,3 @@ describe('proxy backpressure (pools.max_waiting)', () => {
     }
   })
 })
-
-async function assertEventually(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail('timed out waiting for the queued statement')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}

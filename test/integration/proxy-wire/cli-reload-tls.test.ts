@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually } from '../library/cluster-config.js'
+import { configFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 
 const run = promisify(execFile)
-const CLI = fileURLToPath(new URL('../../cluster/fixtures/run-cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../support/run-cli.ts', import.meta.url))
 
 /** The CLI's stdout so far, and a wait for a line matching a pattern. */
 function watchOutput(child: ChildProcess): { text(): string; line(re: RegExp): Promise<RegExpExecArray> } {

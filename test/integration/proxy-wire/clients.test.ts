@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import postgres from 'postgres'
 import { cancelRequest, startupMessage } from '../../../src/protocol/index.js'
-import { eventually } from '../library/cluster-config.js'
-import { type ProxyFixture, runCommand, startProxyFixture } from './proxy-fixture.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, runCommand, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const WHERE = 'SELECT inet_server_port() AS port'
 

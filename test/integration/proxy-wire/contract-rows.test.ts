@@ -8,8 +8,8 @@ import assert from 'node:assert/strict'
 import { after, afterEach, before, describe, it } from 'node:test'
 import pg from 'pg'
 import type { Decision } from '../../../src/core/route/decision.js'
-import { eventually } from '../library/cluster-config.js'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const EVENTUAL_PORT = '/* FRESHNESS: EVENTUAL */ SELECT inet_server_port() AS port'
 

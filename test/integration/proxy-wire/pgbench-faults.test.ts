@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { RoutingEngine } from '../../../src/backend/routing-engine.js'
 import { parseConfig } from '../../../src/core/config/parse-config.js'
 import { ProxyServer } from '../../../src/proxy/proxy-server.js'
-import { configFor, eventually } from '../library/cluster-config.js'
-import { type ProxyFixture, runCommand, startProxyFixture } from './proxy-fixture.js'
+import { RoutingEngine } from '../../../src/routing/routing-engine.js'
+import { configFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, runCommand, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const WHERE = 'SELECT inet_server_port() AS port'
 

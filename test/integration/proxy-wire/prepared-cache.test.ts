@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import type { EventEmitter } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const BOUND = 3
 // an unannotated read: routing.unannotated primary, so it runs on the primary's only server connection

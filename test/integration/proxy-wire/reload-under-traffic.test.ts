@@ -8,8 +8,9 @@ import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { validateConfig } from '../../../src/core/config/parse-config.js'
 import type { Decision } from '../../../src/core/route/decision.js'
-import { configFor, eventually } from '../library/cluster-config.js'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { configFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const FLEX_READ = '/* FRESHNESS: flex */ SELECT inet_server_port() AS port, count(*)::int AS n FROM ledger'
 const READERS = 3

@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import postgres from 'postgres'
 import type { Decision } from '../../../src/core/route/decision.js'
-import { eventually } from '../library/cluster-config.js'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const PORT = 'SELECT inet_server_port() AS port'
 

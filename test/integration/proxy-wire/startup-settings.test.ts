@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 interface Settings {
   app: string

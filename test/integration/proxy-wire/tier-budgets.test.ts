@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { type ProxyFixture, startProxyFixture } from './proxy-fixture.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const SLOW_EVENTUAL = '/* FRESHNESS: EVENTUAL */ SELECT pg_sleep(0.4), inet_server_port() AS port'
 const ACTIVE_SLEEPS =

@@ -16,8 +16,6 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import postgres from 'postgres'
-import { attachEngineLogs, createLogger } from '../../../src/admin/logger.js'
-import { RoutingEngine } from '../../../src/backend/routing-engine.js'
 import { parseConfig } from '../../../src/core/config/parse-config.js'
 import {
   decodeAuthentication,
@@ -37,12 +35,15 @@ import {
   scramSecretFromPassword,
 } from '../../../src/proxy/auth/index.js'
 import { ProxyServer } from '../../../src/proxy/proxy-server.js'
+import { RoutingEngine } from '../../../src/routing/routing-engine.js'
+import { attachEngineLogs, createLogger } from '../../../src/telemetry/logger.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, eventually } from '../library/cluster-config.js'
-import { runCommand } from '../proxy-wire/proxy-fixture.js'
+import { configFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+import { runCommand } from '../../support/proxy-fixture.js'
 
 const run = promisify(execFile)
-const CLI = fileURLToPath(new URL('../../cluster/fixtures/run-cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../support/run-cli.ts', import.meta.url))
 
 // Distinctive secrets: `app` (SCRAM in PostgreSQL), `app_md5` (md5 in PostgreSQL), `vault` (trusted by
 // PostgreSQL, configured in freshet only as a SCRAM verifier), a wrong password and the admin token.

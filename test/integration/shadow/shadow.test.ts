@@ -3,11 +3,11 @@
 
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { FreshetMetrics } from '../../../src/admin/metrics.js'
 import { shadowDecision } from '../../../src/core/route/shadow-decision.js'
 import { createPool, type Decision, type FreshetPool, freshness, withScope } from '../../../src/index.js'
+import { FreshetMetrics } from '../../../src/telemetry/metrics.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
-import { configFor, nodeByPort, poolReady } from '../library/cluster-config.js'
+import { configFor, nodeByPort, poolReady } from '../../support/cluster-config.js'
 
 const PORT = 'SELECT inet_server_port() AS port'
 

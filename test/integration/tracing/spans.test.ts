@@ -14,8 +14,9 @@ import {
 } from '@opentelemetry/sdk-trace-base'
 import pg from 'pg'
 import { createPool, type FreshetPool, freshness, withScope } from '../../../src/index.js'
-import { configFor, eventually, poolReady } from '../library/cluster-config.js'
-import { type ProxyFixture, startProxyFixture } from '../proxy-wire/proxy-fixture.js'
+import { configFor, poolReady } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 const TIERS = {
   tiers: {

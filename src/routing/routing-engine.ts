@@ -1,0 +1,416 @@
+// The routing core both faces share: config, classifier, decision, lag and health monitors, topology.
+// The library and the proxy own their connections; this owns where each statement goes.
+
+import { EventEmitter } from 'node:events'
+import pg from 'pg'
+import { HeartbeatWriter } from '../backend/heartbeat-writer.js'
+import { NodeMonitor, type NodeReading } from '../backend/node-monitor.js'
+import { TopologyTracker } from '../backend/topology-tracker.js'
+import { VolatilityCache } from '../backend/volatility-cache.js'
+import type { Classification } from '../core/classify/classification.js'
+import { Classifier } from '../core/classify/classifier.js'
+import { assertNewerVersion } from '../core/config/parse-config.js'
+import type { FreshetConfig, NodeConfig } from '../core/config/schema.js'
+import { parseLsn } from '../core/lsn.js'
+import { Decider } from '../core/route/decider.js'
+import type { Decision } from '../core/route/decision.js'
+import { replicasAtLsn } from '../core/route/replicas-at-lsn.js'
+import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
+import { shadowDecision } from '../core/route/shadow-decision.js'
+import { withDecideNs } from '../core/route/with-decide-ns.js'
+import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
+import type { TopologyView } from '../core/topology/node-state.js'
+import type { EngineEvents } from '../telemetry/telemetry-source.js'
+
+/** A decision with the classification it was made from. */
+export interface Routed {
+  readonly decision: Decision
+  readonly classification: Classification
+}
+
+const DRY_RUN = Object.freeze({ dryRun: true })
+
+export class RoutingEngine extends EventEmitter<EngineEvents> {
+  #config: FreshetConfig
+  #classifier: Classifier
+  #decider: Decider
+  readonly tracker: TopologyTracker
+  readonly #monitors = new Map<string, NodeMonitor>()
+  readonly #readings = new Map<string, NodeReading>()
+  #heartbeat: HeartbeatWriter | null = null
+  readonly volatility = new VolatilityCache()
+  #primaryMark: { lsn: bigint; at: number } | null = null
+  #started = false
+  #stopped = false
+  /** Shared in-flight refresh of replica readings, so many RYW waiters cost one probe round. */
+  #refreshing: Promise<void> | null = null
+  /** Replicas set by discovery, used instead of `cluster.replicas` (kept across reloads); null = config's. */
+  #replicaOverride: readonly NodeConfig[] | null = null
+
+  constructor(config: FreshetConfig) {
+    super()
+    this.#config = config
+    this.#classifier = Classifier.createSync(classifierOptions(config))
+    this.tracker = new TopologyTracker(config, {
+      events: {
+        onPrimaryChange: (from, to) => {
+          this.emit('log', 'warn', `primary changed from ${from} to ${to}`, { from, to })
+          this.emit('primary_change', from, to)
+        },
+        onBreakerChange: (node, from, to) => this.emit('breaker', node, from, to),
+        onHealthChange: (node, healthy) => this.emit('health', node, healthy),
+      },
+    })
+    this.#decider = new Decider(config)
+  }
+
+  get config(): FreshetConfig {
+    return this.#config
+  }
+
+  /** Loads the parser, starts probes and the heartbeat, reads function volatility; resolves after first readings. */
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    await Classifier.loadParser()
+    this.#syncMonitors()
+    const hb = this.#config.lag.heartbeat
+    if (hb.enabled) {
+      this.#heartbeat = new HeartbeatWriter({
+        table: hb.table,
+        intervalMs: hb.interval_ms,
+        timeoutMs: this.#config.health.timeout_ms,
+        primaryUrl: () => this.#nodeUrl(this.tracker.primary),
+        onUnavailable: (reason) => {
+          this.emit('log', 'warn', `heartbeat table unavailable: ${reason}`)
+          for (const m of this.#monitors.values()) m.heartbeatAvailable(null)
+        },
+        onAvailable: () => {
+          for (const m of this.#monitors.values()) m.heartbeatAvailable(hb.table)
+        },
+      })
+      await this.#heartbeat.beat()
+      this.#heartbeat.start()
+    }
+    // First readings of every node, so the first decisions already see lag (a node that is down just
+    // reports unhealthy; it does not block start).
+    await Promise.all([...this.#monitors.values()].map((m) => m.probe()))
+    for (const m of this.#monitors.values()) m.start()
+    await this.volatility
+      .load((sql, params) =>
+        runOnce(this.#nodeUrl(this.tracker.primary), sql, params, this.#config.health.timeout_ms * 4),
+      )
+      .catch((err) => this.emit('log', 'warn', `function volatility not loaded: ${(err as Error).message}`))
+  }
+
+  /** Classifies a statement (cached by text). */
+  classify(sql: string): Classification {
+    return this.#classifier.classify(sql)
+  }
+
+  /** Decides where a statement goes, now, without waiting. Emits 'decision'. */
+  route(sql: string, session: SessionView, context: RoutingContext): Routed {
+    return this.#classifyAndDecide(sql, session, context, false)
+  }
+
+  /**
+   * Where a statement would go now and why, without running it and without side effects: no
+   * 'decision' event (metrics, logs, dev guard), no fallback token, no round-robin step, no breaker
+   * trial. For `explain` (library, CLI, admin API) and for comparing candidates.
+   */
+  explain(sql: string, session: SessionView, context: RoutingContext): Routed {
+    return this.#classifyAndDecide(sql, session, context, true)
+  }
+
+  #classifyAndDecide(sql: string, session: SessionView, context: RoutingContext, dryRun: boolean): Routed {
+    const started = process.hrtime.bigint()
+    const classification = this.#classifier.classify(sql)
+    return {
+      decision: this.decide(classification, session, context, started, !dryRun, dryRun),
+      classification,
+    }
+  }
+
+  /** Decides for an already classified statement. `started` (hrtime) lets the caller count classification. */
+  decide(
+    c: Classification,
+    session: SessionView,
+    context: RoutingContext,
+    started = process.hrtime.bigint(),
+    emit = true,
+    dryRun = false,
+  ): Decision {
+    const topology = this.tracker.view()
+    let d = this.#decider.decide(c, {
+      session,
+      context,
+      topology,
+      now: Date.now(),
+      volatility: this.#volatilityOf,
+      allowTrial: this.#allowTrial,
+      ...(dryRun ? DRY_RUN : {}),
+    })
+    // routing.shadow: decided and reported as configured, executed on the primary.
+    if (this.#config.routing.shadow) d = shadowDecision(d, topology.primary)
+    const decision = withDecideNs(d, Number(process.hrtime.bigint() - started))
+    if (emit) this.emit('decision', decision, c)
+    return decision
+  }
+
+  // Bound once: the decision input must not allocate closures per statement.
+  readonly #volatilityOf = (fn: string) => this.volatility.get(fn)
+  readonly #allowTrial = (node: string) => this.tracker.breaker(node)?.allowRequest() ?? false
+
+  /**
+   * Like route(), but when a read-your-writes token has no replica yet, waits up to
+   * `consistency.max_wait_for_sync_ms` for one to replay it before settling for the primary.
+   */
+  routeAwait(
+    sql: string,
+    session: SessionView,
+    context: RoutingContext,
+  ): Promise<{ decision: Decision; classification: Classification }> {
+    const routed = this.routeOrWait(sql, session, context)
+    return 'then' in routed ? routed : Promise.resolve(routed)
+  }
+
+  /**
+   * routeAwait() without a promise on the common path: returns the result directly unless it must
+   * wait for a replica to replay a read-your-writes token (then a promise). For hot paths.
+   */
+  routeOrWait(sql: string, session: SessionView, context: RoutingContext): Routed | Promise<Routed> {
+    const started = process.hrtime.bigint()
+    const classification = this.#classifier.classify(sql)
+    const decision = this.decide(classification, session, context, started, false)
+    const lsn = classification.hints.minLsn ?? context.minLsn
+    const maxWait = this.#config.consistency.max_wait_for_sync_ms
+    // Shadow mode runs everything on the primary: waiting for a replica would only add latency.
+    if (decision.reason !== 'read_your_writes' || !lsn || maxWait <= 0 || this.#config.routing.shadow) {
+      this.emit('decision', decision, classification)
+      return { decision, classification }
+    }
+    // No replica has replayed the token yet: wait for one (probing), then decide again. Only this
+    // path decides twice, so policy counters (round robin) advance once per statement otherwise.
+    return this.waitForReplay(lsn, maxWait).then((reached) => {
+      if (!reached) {
+        this.emit('decision', decision, classification)
+        return { decision, classification }
+      }
+      return { decision: this.decide(classification, session, context, started), classification }
+    })
+  }
+
+  /**
+   * Resolves true when some healthy replica with a closed breaker has replayed `lsn` (replicasAtLsn),
+   * or false after `timeoutMs`.
+   */
+  async waitForReplay(lsn: string, timeoutMs: number): Promise<boolean> {
+    const target = parseLsn(lsn)
+    if (target === null) return false
+    const deadline = Date.now() + timeoutMs
+    while (replicasAtLsn(this.tracker.view(), target).length === 0) {
+      const left = deadline - Date.now()
+      if (left <= 0 || this.#stopped) return false
+      await Promise.race([this.#refreshReplicas(), sleep(Math.min(left, 50))])
+    }
+    return true
+  }
+
+  /** The WAL LSN of the primary now, through the given client (after a write commits). */
+  static async currentLsn(client: { query(sql: string): Promise<pg.QueryResult> }): Promise<string> {
+    const res = await client.query('SELECT pg_current_wal_lsn()::text AS lsn')
+    return (res.rows[0] as { lsn: string }).lsn
+  }
+
+  /** The topology the decisions see right now. */
+  topology(): TopologyView {
+    return this.tracker.view()
+  }
+
+  /** Nodes with role, lag, replay LSN, health, breaker and check time. */
+  snapshot(): NodeSnapshot[] {
+    const view = this.tracker.view()
+    const primaryLsn = parseLsn(this.#readings.get(view.primary)?.lsn ?? '')
+    return [...view.nodes.values()].map((n) => {
+      const r = this.#readings.get(n.name)
+      const replayed = n.role === 'replica' && r?.lsn ? parseLsn(r.lsn) : null
+      const lagBytes =
+        primaryLsn === null || replayed === null
+          ? null
+          : Number(primaryLsn > replayed ? primaryLsn - replayed : 0n)
+      return {
+        name: n.name,
+        role: n.role,
+        lag_ms: n.lagMs === null ? null : Math.round(n.lagMs),
+        lag_bytes: lagBytes,
+        replay_lsn: r?.lsn ?? null,
+        healthy: n.healthy,
+        breaker: n.breaker,
+        checked_at: r ? new Date(r.at).toISOString() : null,
+        lag_source: r?.lagSource ?? null,
+        replay_paused: r?.replayPaused ?? null,
+        error: r?.error ?? null,
+      }
+    })
+  }
+
+  /**
+   * Swaps in a new config atomically: refused (throws ConfigError) unless its version is higher.
+   * Decisions after this call use the new config; monitors follow the new node list.
+   */
+  reload(next: FreshetConfig): void {
+    assertNewerVersion(this.#config, next)
+    this.#apply(next)
+  }
+
+  /** Changes emergency controls at once (POST /api/v1/controls), without a version bump. */
+  setControls(patch: Partial<FreshetConfig['controls']>): FreshetConfig['controls'] {
+    const controls = Object.freeze({ ...this.#config.controls, ...patch })
+    this.#config = Object.freeze({ ...this.#config, controls })
+    this.#decider.setControls(controls)
+    this.emit('controls', controls)
+    this.emit('log', 'warn', 'emergency controls changed', { ...controls })
+    return controls
+  }
+
+  /**
+   * Replaces the replica list without a config reload (replica discovery); `null` goes back to the
+   * config's `cluster.replicas`. The list survives reloads until changed again. Emits 'config' so
+   * pools follow (nodes that left drain).
+   * @example
+   * engine.setReplicas([{ name: 'replica_3', url: 'postgres://app@db-r3/main', weight: 100, zone: null }])
+   */
+  setReplicas(replicas: readonly NodeConfig[] | null): void {
+    this.#replicaOverride = replicas
+    this.tracker.setNodes(this.#config, replicas ?? this.#config.cluster.replicas)
+    if (this.#started) this.#syncMonitors()
+    this.emit('config', this.#config)
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    await Promise.all([...this.#monitors.values()].map((m) => m.stop()))
+    this.#monitors.clear()
+    await this.#heartbeat?.stop()
+  }
+
+  #apply(next: FreshetConfig): void {
+    const before = this.#config.controls
+    this.#config = next
+    this.#classifier = Classifier.createSync(classifierOptions(next))
+    this.#decider = new Decider(next)
+    this.tracker.setNodes(next, this.#replicaOverride ?? next.cluster.replicas)
+    if (this.#started) this.#syncMonitors()
+    this.emit('config', next)
+    // A reload sets the controls to the new config's values: a change is as much news as setControls().
+    const after = next.controls
+    const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => before[k] !== after[k])
+    if (changed.length > 0) {
+      this.emit('controls', after)
+      this.emit('log', 'warn', 'emergency controls changed', {
+        ...after,
+        changed,
+        source: 'config reload',
+        version: next.version,
+      })
+    }
+  }
+
+  #nodeUrl(name: string): string {
+    const node = this.tracker.nodes().find((n) => n.name === name)
+    if (!node) throw new Error(`unknown node ${name}`)
+    return node.url
+  }
+
+  #syncMonitors(): void {
+    const cfg = this.#config
+    const nodes = this.tracker.nodes()
+    const intervalMs = cfg.controls.disable_lag_checks
+      ? cfg.health.interval_ms
+      : Math.min(cfg.lag.interval_ms, cfg.health.interval_ms)
+    const timeoutMs = cfg.health.timeout_ms
+    const byName = new Map(nodes.map((n) => [n.name, n]))
+    for (const [name, m] of this.#monitors) {
+      const node = byName.get(name)
+      // gone, or moved to another URL, or probed on another schedule: a new monitor takes over
+      if (!node || node.url !== m.url || m.intervalMs !== intervalMs || m.timeoutMs !== timeoutMs) {
+        void m.stop()
+        this.#monitors.delete(name)
+        this.#readings.delete(name)
+      }
+    }
+    for (const node of nodes) {
+      if (this.#monitors.has(node.name)) continue
+      const monitor = new NodeMonitor({
+        name: node.name,
+        url: node.url,
+        intervalMs,
+        timeoutMs,
+        heartbeatTable: cfg.lag.heartbeat.enabled ? cfg.lag.heartbeat.table : null,
+        primaryMark: () => this.#primaryMark,
+        onReading: (name, reading) => this.#onReading(name, reading),
+      })
+      this.#monitors.set(node.name, monitor)
+      if (this.#started && !this.#stopped) monitor.start()
+    }
+  }
+
+  #onReading(name: string, reading: NodeReading): void {
+    this.#readings.set(name, reading)
+    const breaker = this.tracker.breaker(name)
+    if (reading.ok) breaker?.success()
+    else breaker?.failure()
+    if (reading.ok && reading.inRecovery === false && reading.lsn && name === this.tracker.primary) {
+      this.#primaryMark = { lsn: parseLsn(reading.lsn) ?? 0n, at: reading.at }
+    }
+    this.tracker.record(name, reading)
+  }
+
+  #refreshReplicas(): Promise<void> {
+    if (this.#refreshing) return this.#refreshing
+    const primary = this.#monitors.get(this.tracker.primary)
+    const replicas = [...this.#monitors.values()].filter((m) => m.name !== this.tracker.primary)
+    this.#refreshing = (async () => {
+      // Primary first, so "caught up" compares against a fresh primary LSN.
+      await primary?.probe()
+      await Promise.all(replicas.map((m) => m.probe()))
+    })().finally(() => {
+      this.#refreshing = null
+    })
+    return this.#refreshing
+  }
+}
+
+function classifierOptions(config: FreshetConfig) {
+  return {
+    writeFunctions: [...config.routing.write_functions],
+    readOnlyFunctions: [...config.routing.read_only_functions],
+    engine: config.classifier.engine,
+    rules: config.classifier.rules.map((r) => ({ ...r })),
+    cacheSize: config.classifier.cache_size,
+  }
+}
+
+async function runOnce(
+  url: string,
+  sql: string,
+  params: unknown[] | undefined,
+  timeoutMs: number,
+): Promise<pg.QueryResult> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'freshet',
+  })
+  client.on('error', () => {})
+  await client.connect()
+  try {
+    return await client.query(sql, params)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
