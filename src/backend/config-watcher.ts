@@ -61,11 +61,7 @@ export class ConfigWatcher extends EventEmitter<ConfigWatcherEvents> {
   /** Text of the last file applied or refused, so repeated events for one save do not log twice. */
   #lastText: string | null = null
 
-  constructor(
-    path: string,
-    engine: WatchedEngine,
-    options: ConfigWatcherOptions = {},
-  ) {
+  constructor(path: string, engine: WatchedEngine, options: ConfigWatcherOptions = {}) {
     super()
     this.path = resolve(path)
     this.#engine = engine
