@@ -273,7 +273,7 @@ async function startFront(
   const adminListen = await chooseListen(request.adminPort, 9187, 'dashboard')
   const [{ startProxy }, { RoutingEngine }, { parseConfig }] = await Promise.all([
     import('./proxy.js'),
-    import('../backend/routing-engine.js'),
+    import('../routing/routing-engine.js'),
     import('../core/config/parse-config.js'),
   ])
   const config = sandboxConfig(summary.nodes, { proxyListen, adminListen })
