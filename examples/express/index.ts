@@ -1,7 +1,8 @@
 // Express on freshet: tiers per route, and read-your-writes across two requests served by two app instances.
 //
-// Run: FRESHET_CONFIG=freshet.yaml npx tsx examples/express/index.ts
-// (`freshet sandbox` prints a config-ready cluster.) The lines that matter are marked "freshet (n)".
+// Run (beside a running `npx freshet sandbox`, which writes freshet.yaml):
+//   FRESHET_CONFIG=freshet.yaml npx tsx examples/express/index.ts
+// Each request prints the node and port its statement ran on, read from the server. The lines that matter are marked "freshet (n)".
 
 import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
@@ -15,9 +16,10 @@ import {
 } from '../../src/index.js'
 // freshet (1): in your app, `from 'freshet/http'`.
 import { freshetMiddleware } from '../../src/library/http/index.js'
+import { SERVED_BY, servedBy } from '../served-by.js'
 
 export const SCHEMA =
-  'CREATE TABLE IF NOT EXISTS orders (id serial PRIMARY KEY, item text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())'
+  'CREATE TABLE IF NOT EXISTS shop_orders (id serial PRIMARY KEY, item text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())'
 
 /** The order service. Each route says how fresh its reads must be; the port tells which node served. */
 export function createApp(pool: FreshetPool): Express {
@@ -28,26 +30,27 @@ export function createApp(pool: FreshetPool): Express {
 
   // A write: the response carries X-Primary-LSN, the token a later request hands back.
   app.post('/orders', async (req, res) => {
-    const { rows } = await pool.query<{ id: number }>('INSERT INTO orders (item) VALUES ($1) RETURNING id', [
-      String(req.body?.item ?? 'unnamed'),
-    ])
-    res.status(201).json({ id: rows[0]!.id })
+    const { rows } = await pool.query<{ id: number }>(
+      `INSERT INTO shop_orders (item) VALUES ($1) RETURNING id, ${SERVED_BY}`,
+      [String(req.body?.item ?? 'unnamed')],
+    )
+    res.status(201).json(rows[0])
   })
 
   // The request decides: X-DB-Route-Hint picks the tier, X-Primary-LSN makes it see that write.
   // Without either, routing.unannotated applies (default: the primary).
   app.get('/orders/:id', async (req, res) => {
     const { rows } = await pool.query(
-      'SELECT inet_server_port() AS port, (SELECT item FROM orders WHERE id = $1) AS item',
+      `SELECT ${SERVED_BY}, (SELECT item FROM shop_orders WHERE id = $1) AS item`,
       [Number(req.params.id)],
     )
-    res.json({ item: rows[0].item, port: rows[0].port })
+    res.json(rows[0])
   })
 
   // freshet (3): a dashboard count may be a minute old: EVENTUAL, from a replica.
   app.get('/stats', async (_req, res) => {
     const { rows } = await freshness('eventual', () =>
-      pool.query('SELECT inet_server_port() AS port, count(*)::int AS orders FROM orders'),
+      pool.query(`SELECT ${SERVED_BY}, count(*)::int AS orders FROM shop_orders`),
     )
     res.json(rows[0])
   })
@@ -55,7 +58,7 @@ export function createApp(pool: FreshetPool): Express {
   // Money moves on what the primary says, whatever the request asked for.
   app.get('/orders/:id/invoice', async (req, res) => {
     const { rows } = await withPrimary(() =>
-      pool.query('SELECT inet_server_port() AS port, (SELECT item FROM orders WHERE id = $1) AS item', [
+      pool.query(`SELECT ${SERVED_BY}, (SELECT item FROM shop_orders WHERE id = $1) AS item`, [
         Number(req.params.id),
       ]),
     )
@@ -98,17 +101,22 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ item: 'espresso machine' }),
     })
-    const { id } = (await created.json()) as { id: number }
+    const written = (await created.json()) as { id: number; node: string; port: number }
+    const id = written.id
     const token = created.headers.get('x-primary-lsn')
-    log(`POST /orders on instance A -> id ${id}, X-Primary-LSN ${token}`)
+    log(servedBy(`write POST /orders on instance A (id ${id}, X-Primary-LSN ${token})`, written))
     // freshet (4): hand the token back; the other instance reads from a replica only once it has replayed it.
     const read = await fetch(`${b.url}/orders/${id}`, {
       headers: { 'x-db-route-hint': 'eventual', ...(token ? { 'x-primary-lsn': token } : {}) },
     })
-    const order = (await read.json()) as { item: string | null; port: number }
-    log(`GET /orders/${id} on instance B -> ${order.item} (served by port ${order.port})`)
-    const stats = (await (await fetch(`${b.url}/stats`)).json()) as { orders: number; port: number }
-    log(`GET /stats -> ${stats.orders} orders (eventual, served by port ${stats.port})`)
+    const order = (await read.json()) as { item: string | null; node: string; port: number }
+    log(servedBy(`read (eventual, own write) GET /orders/${id} on instance B -> ${order.item}`, order))
+    const stats = (await (await fetch(`${b.url}/stats`)).json()) as {
+      orders: number
+      node: string
+      port: number
+    }
+    log(servedBy(`read (eventual) GET /stats -> ${stats.orders} orders`, stats))
     return { id, token, order, stats }
   } finally {
     await a.close()

@@ -1,11 +1,14 @@
 // node-postgres on freshet: an author writes a post, reads it back at once, then lists the feed from a replica.
 //
-// Run: FRESHET_CONFIG=freshet.yaml npx tsx examples/pg/index.ts
+// Run (beside a running `npx freshet sandbox`, which writes freshet.yaml):
+//   FRESHET_CONFIG=freshet.yaml npx tsx examples/pg/index.ts
+// Each statement prints the node and port it ran on, read from the server.
 // The three lines that change when adopting freshet are marked "freshet (n)".
 
 import { pathToFileURL } from 'node:url'
 // freshet (1): was `import pg from 'pg'`. In your app: `from 'freshet'`.
 import { createPool, type FreshetConfigInput, freshness, withScope } from '../../src/index.js'
+import { SERVED_BY, servedBy } from '../served-by.js'
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS authors (id serial PRIMARY KEY, email text UNIQUE NOT NULL, name text NOT NULL);
@@ -32,9 +35,10 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
           ['ada@example.com', 'Ada'],
         )
         const post = await client.query<{ id: number }>(
-          'INSERT INTO posts (title, published, author_id) VALUES ($1, true, $2) RETURNING id',
+          `INSERT INTO posts (title, published, author_id) VALUES ($1, true, $2) RETURNING id, ${SERVED_BY}`,
           ['Notes on the Analytical Engine', author.rows[0]!.id],
         )
+        log(servedBy('write (transaction) INSERT INTO posts', post.rows[0]))
         postId = post.rows[0]!.id
         await client.query('COMMIT')
       } catch (err) {
@@ -45,14 +49,20 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
       }
       // Read-your-writes: a replica that has replayed the commit, or the primary.
       const mine = await freshness('eventual', () =>
-        pool.query('SELECT title FROM posts WHERE id = $1', [postId]),
+        pool.query(`SELECT title, ${SERVED_BY} FROM posts WHERE id = $1`, [postId]),
       )
+      log(servedBy('read (eventual, own write) SELECT title FROM posts', mine.rows[0]))
       // freshet (3): say how fresh a read must be, here with a hint comment.
       const feed = await pool.query(
-        `/* FRESHNESS: EVENTUAL */ SELECT p.title, a.name AS author
+        `/* FRESHNESS: EVENTUAL */ SELECT p.title, a.name AS author, ${SERVED_BY}
          FROM posts p JOIN authors a ON a.id = p.author_id WHERE p.published ORDER BY p.id DESC LIMIT 10`,
       )
-      return { postId, mine: mine.rows[0]?.title as string | undefined, feed: feed.rows }
+      log(servedBy('read (eventual) the feed', feed.rows[0]))
+      return {
+        postId,
+        mine: mine.rows[0]?.title as string | undefined,
+        feed: feed.rows.map(({ title, author }) => ({ title, author })),
+      }
     })
   } finally {
     await pool.end()

@@ -2,14 +2,17 @@
 // once on the same connection, then the feed and a report come from replicas. postgres.js prepares its
 // statements (extended protocol); the proxy routes each one by the hint in its text.
 //
-// Run: FRESHET_URL=postgres://app:secret@127.0.0.1:6432/app npx tsx examples/postgres-js/index.ts
+// Run (beside a running `npx freshet sandbox`, which prints this URL):
+//   FRESHET_URL=postgres://app:app@127.0.0.1:6432/freshet npx tsx examples/postgres-js/index.ts
+// Each statement prints the node and port it ran on, read from the server.
 // The lines that change when adopting freshet are marked "freshet (n)".
 
 import { pathToFileURL } from 'node:url'
 import postgres from 'postgres'
+import { servedBy } from '../served-by.js'
 
 /** Runs the demo through the proxy at `url` and returns what it read. */
-export async function main(url: string) {
+export async function main(url: string, log: (line: string) => void = console.log) {
   // freshet (1): the connection string names the proxy instead of the primary. No import changes.
   const sql = postgres(url, { max: 4, onnotice: () => {} })
   // freshet (2): unhinted reads on this instance may go to a replica at most 60 s behind.
@@ -31,7 +34,9 @@ export async function main(url: string) {
           VALUES (${'barbara@example.com'}, ${'Barbara'})
           ON CONFLICT (email) DO UPDATE SET name = excluded.name RETURNING id`
         const [post] = await conn<{ id: number }[]>`INSERT INTO posts (title, published, author_id)
-          VALUES (${'Data abstraction'}, true, ${author!.id}) RETURNING id`
+          VALUES (${'Data abstraction'}, true, ${author!.id})
+          RETURNING id, current_setting('cluster_name') AS node, inet_server_port() AS port`
+        log(servedBy('write (transaction) INSERT INTO posts', post))
         postId = post!.id
         await conn`COMMIT`
       } catch (err) {
@@ -42,23 +47,35 @@ export async function main(url: string) {
       // the transaction, or the primary.
       const [row] = await conn<
         { title: string }[]
-      >`/* FRESHNESS: EVENTUAL */ SELECT title FROM posts WHERE id = ${postId}`
+      >`/* FRESHNESS: EVENTUAL */ SELECT title, current_setting('cluster_name') AS node,
+          inet_server_port() AS port FROM posts WHERE id = ${postId}`
+      log(servedBy('read (eventual, own write) SELECT title FROM posts', row))
       mine = row?.title
     } finally {
       conn.release()
     }
     const feed = await sql<{ title: string; author: string }[]>`/* FRESHNESS: EVENTUAL */
-      SELECT p.title, a.name AS author FROM posts p JOIN authors a ON a.id = p.author_id
+      SELECT p.title, a.name AS author, current_setting('cluster_name') AS node, inet_server_port() AS port
+      FROM posts p JOIN authors a ON a.id = p.author_id
       WHERE p.published ORDER BY p.id DESC LIMIT ${10}`
+    log(servedBy('read (eventual) the feed', feed[0]))
     const report = await reports<{ author: string; posts: number }[]>`
-      SELECT a.name AS author, count(p.id)::int AS posts FROM authors a LEFT JOIN posts p ON p.author_id = a.id
+      SELECT a.name AS author, count(p.id)::int AS posts,
+        current_setting('cluster_name') AS node, inet_server_port() AS port
+      FROM authors a LEFT JOIN posts p ON p.author_id = a.id
       GROUP BY a.name ORDER BY a.name`
-    return { postId, mine, feed: [...feed], report: [...report] }
+    log(servedBy('read (eventual session tier) the report', report[0]))
+    return {
+      postId,
+      mine,
+      feed: feed.map(({ title, author }) => ({ title, author })),
+      report: report.map(({ author, posts }) => ({ author, posts })),
+    }
   } finally {
     await Promise.all([sql.end(), reports.end()])
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  console.log(await main(process.env.FRESHET_URL ?? 'postgres://app:app@127.0.0.1:6432/app'))
+  console.log(await main(process.env.FRESHET_URL ?? 'postgres://app:app@127.0.0.1:6432/freshet'))
 }

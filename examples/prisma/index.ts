@@ -1,13 +1,16 @@
 // Prisma on freshet (driver adapter): an author writes a post in a transaction, reads it back at once, then
 // lists the feed from a replica.
 //
-// Run: FRESHET_CONFIG=freshet.yaml npx tsx examples/prisma/index.ts
+// Run (beside a running `npx freshet sandbox`, which writes freshet.yaml):
+//   FRESHET_CONFIG=freshet.yaml npx tsx examples/prisma/index.ts
+// Each statement prints the node and port it ran on, read from the server.
 // The three lines that change when adopting freshet are marked "freshet (n)".
 
 import { pathToFileURL } from 'node:url'
 import { PrismaPg } from '@prisma/adapter-pg'
 // freshet (1): was `import { Pool } from 'pg'`. In your app: `from 'freshet'`.
 import { createPool, type FreshetConfigInput, freshness, withScope } from '../../src/index.js'
+import { servedBy } from '../served-by.js'
 import { PrismaClient } from './generated/client.js'
 
 /** The tables of schema.prisma (an app would use `prisma migrate`; here plain DDL keeps the demo offline). */
@@ -34,9 +37,15 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
           create: { email: 'barbara@example.com', name: 'Barbara' },
           update: {},
         })
-        return tx.post.create({
+        const created = await tx.post.create({
           data: { title: 'Data abstraction', published: true, authorId: author.id },
         })
+        // a transaction runs on one node: ask it which (Prisma's typed queries cannot select server functions)
+        const [where] = await tx.$queryRaw<
+          object[]
+        >`SELECT current_setting('cluster_name') AS node, inet_server_port() AS port`
+        log(servedBy('write (transaction) post.create', where))
+        return created
       })
       // freshet (3): say how fresh reads must be; here a scope around client calls.
       return await freshness('eventual', async () => {
@@ -48,6 +57,11 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
           orderBy: { id: 'desc' },
           take: 10,
         })
+        // raw SQL in the same scope, to show where eventual reads go (typed queries cannot say)
+        const [where] = await prisma.$queryRaw<
+          object[]
+        >`SELECT current_setting('cluster_name') AS node, inet_server_port() AS port`
+        log(servedBy('read (eventual) $queryRaw beside the feed', where))
         return {
           postId: post.id,
           mine: mine?.title,

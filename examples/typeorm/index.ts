@@ -1,7 +1,9 @@
 // TypeORM on freshet: the DataSource gets freshet's pool through its `driver` option; an author writes a
 // post in a transaction, reads it back at once, then lists the feed from a replica.
 //
-// Run: FRESHET_CONFIG=freshet.yaml npx tsx examples/typeorm/index.ts
+// Run (beside a running `npx freshet sandbox`, which writes freshet.yaml):
+//   FRESHET_CONFIG=freshet.yaml npx tsx examples/typeorm/index.ts
+// Each statement prints the node and port it ran on, read from the server.
 // The three lines that change when adopting freshet are marked "freshet (n)".
 
 import { pathToFileURL } from 'node:url'
@@ -14,6 +16,7 @@ import {
   freshness,
   withScope,
 } from '../../src/index.js'
+import { SERVED_BY, servedBy } from '../served-by.js'
 
 export interface Author {
   id: number
@@ -111,19 +114,38 @@ export async function main(config: FreshetConfigInput | string, log: (line: stri
           published: true,
           author,
         })
+        // a transaction runs on one node: ask it which
+        const [where] = await manager.query(`SELECT ${SERVED_BY}`)
+        log(servedBy('write (transaction) save(PostEntity)', where))
         return post.id
       })
       // Read-your-writes: a replica that has replayed the transaction, or the primary.
-      const mine = await freshness('eventual', () => posts.findOneBy({ id: postId }))
-      // freshet (3): say how fresh a read must be; find options' `comment` becomes a leading hint comment.
-      const feed = await posts.find({
-        comment: 'FRESHNESS: EVENTUAL',
-        relations: { author: true },
-        where: { published: true },
-        order: { id: 'DESC' },
-        take: 10,
-      })
-      return { postId, mine: mine?.title, feed: feed.map((p) => ({ title: p.title, author: p.author.name })) }
+      const mine = await freshness('eventual', () =>
+        posts
+          .createQueryBuilder('p')
+          .addSelect("current_setting('cluster_name')", 'node')
+          .addSelect('inet_server_port()', 'port')
+          .where('p.id = :id', { id: postId })
+          .getRawAndEntities(),
+      )
+      log(servedBy('read (eventual, own write) post by id', mine.raw[0]))
+      // freshet (3): say how fresh a read must be; the builder's `comment` becomes a leading hint comment.
+      const feed = await posts
+        .createQueryBuilder('p')
+        .comment('FRESHNESS: EVENTUAL')
+        .innerJoinAndSelect('p.author', 'a')
+        .addSelect("current_setting('cluster_name')", 'node')
+        .addSelect('inet_server_port()', 'port')
+        .where('p.published')
+        .orderBy('p.id', 'DESC')
+        .take(10)
+        .getRawAndEntities()
+      log(servedBy('read (eventual) the feed', feed.raw[0]))
+      return {
+        postId,
+        mine: mine.entities[0]?.title,
+        feed: feed.entities.map((p) => ({ title: p.title, author: p.author.name })),
+      }
     })
   } finally {
     await dataSource.destroy()

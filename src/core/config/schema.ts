@@ -2,6 +2,7 @@
 // JSON Schema file users point their editor at.
 
 import { z } from 'zod'
+import { nodeUrlIssue } from './node-url.js'
 
 const duration = z.number().int().nonnegative()
 const name = z
@@ -198,58 +199,88 @@ export const ConfigSchema = z
       })
       .prefault({}),
   })
-  .superRefine((cfg, ctx) => {
-    const names = new Set<string>([cfg.cluster.primary.name])
-    cfg.cluster.replicas.forEach((r, i) => {
-      if (names.has(r.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['cluster', 'replicas', i, 'name'],
-          message: `duplicate node name '${r.name}'`,
-        })
-      }
-      names.add(r.name)
+  // Runs even when parts of the document failed their own checks (`when`), so that one pass reports
+  // every error: cross-references and URLs too. The value may then be partly unparsed: read defensively.
+  .superRefine((parsed, ctx) => crossReferences(parsed as unknown as LooseConfig, ctx), { when: () => true })
+
+/** A config as the cross-reference check sees it: possibly partly invalid, so every part may be missing. */
+interface LooseConfig {
+  engine?: unknown
+  cluster?: { primary?: { name?: unknown; url?: unknown }; replicas?: unknown }
+  shards?: unknown
+  sharding?: { aggregate?: { url?: unknown } }
+  routing?: { tiers?: unknown; unannotated?: unknown }
+  domains?: unknown
+  pools?: { tier_budgets?: unknown }
+  classifier?: { rules?: unknown }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
+const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
+
+/** Every node URL in the document with its key path: the cluster's, each shard's, the aggregate's. */
+function nodeUrls(cfg: LooseConfig): { path: (string | number)[]; url: unknown }[] {
+  const out: { path: (string | number)[]; url: unknown }[] = []
+  const group = (base: (string | number)[], g: unknown) => {
+    if (!isRecord(g)) return
+    if (isRecord(g.primary)) out.push({ path: [...base, 'primary', 'url'], url: g.primary.url })
+    asArray(g.replicas).forEach((r, i) => {
+      if (isRecord(r)) out.push({ path: [...base, 'replicas', i, 'url'], url: r.url })
     })
-    const tiers = cfg.routing.tiers
-    const tierOk = (t: string) => Object.hasOwn(tiers, t)
-    const u = cfg.routing.unannotated
-    if (u !== 'primary' && u !== 'error' && !tierOk(u)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['routing', 'unannotated'],
-        message: `'${u}' is not primary, error or a tier in routing.tiers (${Object.keys(tiers).join(', ')})`,
-      })
-    }
-    for (const [table, tier] of Object.entries(cfg.domains)) {
-      if (!tierOk(tier.toLowerCase())) {
-        ctx.addIssue({ code: 'custom', path: ['domains', table], message: `unknown tier '${tier}'` })
-      }
-    }
-    for (const [tier] of Object.entries(cfg.pools.tier_budgets)) {
-      if (!tierOk(tier))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['pools', 'tier_budgets', tier],
-          message: `unknown tier '${tier}'`,
-        })
-    }
-    cfg.classifier.rules.forEach((r, i) => {
-      const tier = r.action.startsWith('tier:') ? r.action.slice(5).toLowerCase() : null
-      if (tier && !tierOk(tier)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['classifier', 'rules', i, 'action'],
-          message: `unknown tier '${tier}'`,
-        })
-      }
-    })
-    if (
-      cfg.routing.local_zone !== null &&
-      ![...cfg.cluster.replicas].some((r) => r.zone === cfg.routing.local_zone)
-    ) {
-      // not an error: discovery may bring same-zone replicas later
-    }
+  }
+  group(['cluster'], cfg.cluster)
+  asArray(cfg.shards).forEach((shard, i) => group(['shards', i], shard))
+  if (isRecord(cfg.sharding?.aggregate))
+    out.push({ path: ['sharding', 'aggregate', 'url'], url: cfg.sharding.aggregate.url })
+  return out
+}
+
+function crossReferences(cfg: LooseConfig, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: 'custom', path, message })
+  const engine = cfg.engine === 'mysql' ? 'mysql' : 'postgres'
+  for (const { path, url } of nodeUrls(cfg)) {
+    const problem = typeof url === 'string' && url !== '' ? nodeUrlIssue(url, engine) : null
+    if (problem) issue(path, problem)
+  }
+  const names = new Set<unknown>([cfg.cluster?.primary?.name])
+  asArray(cfg.cluster?.replicas).forEach((r, i) => {
+    const replicaName = isRecord(r) ? r.name : undefined
+    if (typeof replicaName !== 'string') return
+    if (names.has(replicaName))
+      issue(['cluster', 'replicas', i, 'name'], `duplicate node name '${replicaName}'`)
+    names.add(replicaName)
   })
+  // tier references only make sense against a tiers mapping
+  const tiers = cfg.routing?.tiers
+  if (!isRecord(tiers)) return
+  const tierOk = (t: string) => Object.hasOwn(tiers, t)
+  const u = cfg.routing?.unannotated
+  if (typeof u === 'string' && u !== 'primary' && u !== 'error' && !tierOk(u)) {
+    issue(
+      ['routing', 'unannotated'],
+      `'${u}' is not primary, error or a tier in routing.tiers (${Object.keys(tiers).join(', ')})`,
+    )
+  }
+  if (isRecord(cfg.domains)) {
+    for (const [table, tier] of Object.entries(cfg.domains)) {
+      if (typeof tier === 'string' && !tierOk(tier.toLowerCase()))
+        issue(['domains', table], `unknown tier '${tier}'`)
+    }
+  }
+  if (isRecord(cfg.pools?.tier_budgets)) {
+    for (const tier of Object.keys(cfg.pools.tier_budgets)) {
+      if (!tierOk(tier)) issue(['pools', 'tier_budgets', tier], `unknown tier '${tier}'`)
+    }
+  }
+  asArray(cfg.classifier?.rules).forEach((r, i) => {
+    const action = isRecord(r) ? r.action : undefined
+    const tier =
+      typeof action === 'string' && action.startsWith('tier:') ? action.slice(5).toLowerCase() : null
+    if (tier && !tierOk(tier)) issue(['classifier', 'rules', i, 'action'], `unknown tier '${tier}'`)
+  })
+}
 
 /** A validated config with every default filled in. */
 export type FreshetConfig = z.infer<typeof ConfigSchema>
