@@ -230,7 +230,9 @@ function nodeUrls(cfg: LooseConfig): { path: (string | number)[]; url: unknown }
     })
   }
   group(['cluster'], cfg.cluster)
-  asArray(cfg.shards).forEach((shard, i) => group(['shards', i], shard))
+  asArray(cfg.shards).forEach((shard, i) => {
+    group(['shards', i], shard)
+  })
   if (isRecord(cfg.sharding?.aggregate))
     out.push({ path: ['sharding', 'aggregate', 'url'], url: cfg.sharding.aggregate.url })
   return out
