@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const CLI = fileURLToPath(new URL('../../cluster/fixtures/run-cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../support/run-cli.ts', import.meta.url))
 /** What the headers may say: the sandbox's defaults. */
 const DEFAULTS: Readonly<Record<string, string>> = {
   FRESHET_CONFIG: 'freshet.yaml',

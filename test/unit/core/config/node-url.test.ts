@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { nodeUrlIssue } from '../../src/core/config/node-url.js'
-import { parseConfig } from '../../src/core/config/parse-config.js'
-import { ConfigError } from '../../src/core/errors.js'
+import { nodeUrlIssue } from '../../../../src/core/config/node-url.js'
+import { parseConfig } from '../../../../src/core/config/parse-config.js'
+import { ConfigError } from '../../../../src/core/errors.js'
 
-const CLI = fileURLToPath(new URL('../cluster/fixtures/run-cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../../support/run-cli.ts', import.meta.url))
 
 function issuesOf(text: string): string[] {
   try {
