@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { startAdmin } from '../../../src/admin/admin-server.js'
 import { run as checkConfig } from '../../../src/cli/check-config.js'
-import { run as explain } from '../../../src/cli/explain.js'
+import { run as explain, nodeState } from '../../../src/cli/explain.js'
 import { run as status } from '../../../src/cli/status.js'
 import { Classifier } from '../../../src/core/classify/classifier.js'
 import { validateConfig } from '../../../src/core/config/parse-config.js'
@@ -59,17 +59,38 @@ describe('cli', () => {
     assert.match(unreachable.err, /cannot reach/)
   })
 
-  it('explain without a config says it explains from config only', async () => {
+  it('explain without a config says it shows a demo topology, never calls its target unavailable, and times a warm decision', async () => {
     const text = await captured(() => explain(['/* FRESHNESS: EVENTUAL */ SELECT * FROM orders']))
     assert.equal(text.code, 0)
     assert.match(text.out, /statement: read \(read\) tables: orders/)
     assert.match(text.out, /decision: {2}\S+ .*reason=fallback_least_lagged|decision: {2}.*tier=eventual/)
-    assert.match(text.out, /config only/)
+    assert.match(text.out, /demo topology, not your cluster/)
+    assert.doesNotMatch(text.out, /unavailable/)
+    assert.match(text.out, /node: {6}primary primary not probed \(the target\)/)
+    // warm: a decision with a cached classification takes microseconds, not the parser's first load
+    const took = Number(/took=([\d.]+)us/.exec(text.out)?.[1])
+    assert.ok(took > 0 && took < 5000, `took=${took}us`)
+    assert.match(text.out, /measured warm/)
     const json = await captured(() => explain(['--json', 'DELETE FROM orders']))
     const body = JSON.parse(json.out)
     assert.equal(body.live, false)
     assert.equal(body.decision.reason, 'write')
     assert.equal(body.decision.target, 'primary')
+    assert.deepEqual(
+      body.nodes.map((n: { state: string }) => n.state),
+      ['not probed (the target)', 'not probed'],
+    )
+  })
+
+  it('explain labels node states: probed healthy, never probed, unreachable, unreachable but the target', () => {
+    const at = '2026-01-01T00:00:00Z'
+    assert.equal(nodeState({ name: 'r1', healthy: true, checked_at: at }, 'primary'), 'healthy')
+    assert.equal(nodeState({ name: 'r1', healthy: false, checked_at: null }, 'primary'), 'not probed')
+    assert.equal(nodeState({ name: 'r1', healthy: false, checked_at: at }, 'primary'), 'unavailable')
+    assert.match(
+      nodeState({ name: 'primary', healthy: false, checked_at: at }, 'primary'),
+      /^not reachable now \(still the target/,
+    )
   })
 
   it('check-config says valid with a summary, or lists every error with its key path and exits 1', async () => {
