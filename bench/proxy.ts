@@ -1,16 +1,18 @@
-// pgbench straight to the primary, through pgbouncer and through freshet's proxy, alternated, with ratios and CPU per transaction.
-// Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 16] [--rounds 2] [--modes simple,prepared,tpcb]
-//        [--no-pgbouncer] [--profile dir] (a .cpuprofile of the proxy during its runs, per mode)
+// pgbench direct, through pgbouncer, a bare Node socket pipe and freshet's proxy, alternated: ratios, CPU and syscalls per transaction.
+// Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb]
+//        [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
+//        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell)
 
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
-import { tmpdir } from 'node:os'
+import { connect, createServer, type Server } from 'node:net'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { startProxy } from '../src/cli/proxy.js'
 import { startCluster } from '../src/cluster/index.js'
 import { parseConfig } from '../src/core/config/parse-config.js'
-import { ProxyServer } from '../src/proxy/proxy-server.js'
 import { RoutingEngine } from '../src/routing/routing-engine.js'
 import { treeCpuSeconds } from './e2e-cpu.js'
 import { pgbouncer } from './routers/pgbouncer.js'
@@ -19,10 +21,12 @@ import type { RunningRouter } from './routers/router.js'
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    clients: { type: 'string', default: '16' },
+    clients: { type: 'string', default: '1,16' },
     rounds: { type: 'string', default: '2' },
-    modes: { type: 'string', default: 'simple,prepared,tpcb' },
+    modes: { type: 'string', default: 'simple,extended' },
     'no-pgbouncer': { type: 'boolean', default: false },
+    'no-pipe': { type: 'boolean', default: false },
+    strace: { type: 'string', default: '3' },
     profile: { type: 'string' },
   },
 })
@@ -30,6 +34,8 @@ const { values } = parseArgs({
 interface Run {
   tps: number
   transactions: number
+  /** pgbench's mean latency, µs */
+  latencyUs: number
 }
 
 function pgbench(port: number, args: string[]): Promise<Run> {
@@ -54,37 +60,91 @@ function pgbench(port: number, args: string[]): Promise<Run> {
     child.on('close', (code) => {
       const tps = /tps = ([\d.]+)/.exec(out)
       const done = /number of transactions actually processed: (\d+)/.exec(out)
+      const lat = /latency average = ([\d.]+) ms/.exec(out)
       if (code !== 0 || (!tps && !args.includes('-i')))
         reject(new Error(`pgbench ${args.join(' ')} failed: ${err || out}`))
-      else resolve({ tps: Number(tps?.[1] ?? 0), transactions: Number(done?.[1] ?? 0) })
+      else
+        resolve({
+          tps: Number(tps?.[1] ?? 0),
+          transactions: Number(done?.[1] ?? 0),
+          latencyUs: Number(lat?.[1] ?? 0) * 1000,
+        })
     })
   })
 }
 
 function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-/** CPU µs per transaction of a measured run: `cpu` is the CPU seconds it took. */
-const usPerTx = (cpuSeconds: number, run: Run) => (cpuSeconds * 1e6) / Math.max(1, run.transactions)
-
-/** This process's CPU seconds, user + system (the in-process proxy, plus the engine's health probes). */
-function ownCpuSeconds(): number {
+/** This process's CPU seconds, user + system (the in-process routers, plus the engine's health probes). */
+function ownCpu(): { total: number; sys: number } {
   const u = process.cpuUsage()
-  return (u.user + u.system) / 1e6
+  return { total: (u.user + u.system) / 1e6, sys: u.system / 1e6 }
 }
 
-/** This process's system (kernel) CPU seconds: mostly socket reads and writes. */
-function ownSystemSeconds(): number {
-  return process.cpuUsage().system / 1e6
+/** A bare Node.js socket pipe to `port`: no parsing, no pooling (one server connection per client). */
+function startPipe(target: number): Promise<{ server: Server; port: number }> {
+  const server = createServer({ noDelay: true }, (client) => {
+    const upstream = connect({ port: target, host: '127.0.0.1', noDelay: true })
+    client.pipe(upstream).pipe(client)
+    const end = () => {
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('error', end).on('close', end)
+    upstream.on('error', end).on('close', end)
+  })
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address()
+      resolve({ server, port: typeof a === 'object' && a ? a.port : 0 })
+    }),
+  )
 }
 
+interface SyscallCount {
+  calls: number
+  reads: number
+  writes: number
+}
+
+/** Runs `work` with `strace -c` attached to `pid`'s main thread; syscall counts from its summary. */
+async function straced(pid: number, work: () => Promise<Run>): Promise<{ run: Run; sys: SyscallCount }> {
+  const child: ChildProcess = spawn('strace', ['-c', '-p', String(pid)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let text = ''
+  child.stderr!.on('data', (d) => {
+    text += d
+  })
+  await new Promise((r) => setTimeout(r, 300)) // attach
+  const run = await work()
+  const exited = new Promise((r) => child.once('close', r))
+  child.kill('SIGINT')
+  await exited
+  const sys: SyscallCount = { calls: 0, reads: 0, writes: 0 }
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/)
+    const name = f.at(-1)
+    const calls = Number(f[3])
+    if (f.length < 5 || !Number.isFinite(calls)) continue
+    if (name === 'total') sys.calls = calls
+    else if (/^(read|readv|recvfrom|recvmsg)$/.test(name!)) sys.reads += calls
+    else if (/^(write|writev|sendto|sendmsg)$/.test(name!)) sys.writes += calls
+  }
+  return { run, sys }
+}
+
+const cores = availableParallelism()
 const cluster = await startCluster({ replicas: 1 })
 const scratch = mkdtempSync(join(tmpdir(), 'freshet-bench-proxy-'))
 chmodSync(scratch, 0o755) // pgbouncer runs as nobody when we are root
 let bouncer: RunningRouter | null = null
+let pipe: { server: Server; port: number } | null = null
 try {
   const engine = new RoutingEngine(
     parseConfig(
@@ -100,15 +160,16 @@ try {
       }),
     ),
   )
-  await engine.start()
-  const proxy = new ProxyServer(engine, { log: () => {} })
-  const { port } = await proxy.listen()
+  // as `freshet proxy` runs: metrics, the admin API and its decision log attached
+  const running = await startProxy({ engine, listen: '127.0.0.1:0', adminListen: '127.0.0.1:0' })
+  const port = Number(running.address.slice(running.address.lastIndexOf(':') + 1))
   if (!values['no-pgbouncer'] && pgbouncer.missing() === null)
     bouncer = await pgbouncer.start(cluster, scratch)
+  if (!values['no-pipe']) pipe = await startPipe(cluster.primary.port)
   await pgbench(cluster.primary.port, ['-i', '-s', '1', '-q'])
-  const base = ['-n', '-c', values.clients!, '-j', '2', '-T', values.seconds!]
   const allModes: Record<string, [string, string[]]> = {
     simple: ['select-only simple', ['-S', '-M', 'simple']],
+    extended: ['select-only extended', ['-S', '-M', 'extended']],
     prepared: ['select-only prepared', ['-S', '-M', 'prepared']],
     tpcb: ['tpc-b simple', ['-M', 'simple']],
   }
@@ -119,73 +180,113 @@ try {
     await profiler.post('Profiler.enable')
     await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
   }
+  interface Router {
+    name: string
+    port: number
+    /** CPU seconds so far (total, of it system), or null for direct */
+    cpu: (() => { total: number; sys: number }) | null
+    pid: number | null
+  }
+  const routers: Router[] = [{ name: 'direct', port: cluster.primary.port, cpu: null, pid: null }]
+  if (bouncer)
+    routers.push({
+      name: 'pgbouncer',
+      port: bouncer.port,
+      cpu: () => ({ total: treeCpuSeconds(bouncer!.pid!), sys: Number.NaN }),
+      pid: bouncer.pid!,
+    })
+  if (pipe) routers.push({ name: 'node pipe', port: pipe.port, cpu: ownCpu, pid: process.pid })
+  routers.push({ name: 'freshet', port, cpu: ownCpu, pid: process.pid })
+  const straceSeconds = Number(values.strace)
+  console.log(`${cores} cores; ${values.seconds} s x ${values.rounds} alternating rounds per cell; scale 1`)
   const rows: string[][] = []
-  for (const key of values.modes!.split(',')) {
-    const [name, args] = allModes[key.trim()] ?? []
-    if (!name || !args) throw new Error(`unknown mode ${key} (simple, prepared, tpcb)`)
-    const direct: number[] = []
-    const viaBouncer: number[] = []
-    const bouncerCpu: number[] = []
-    const viaProxy: number[] = []
-    const proxyCpu: number[] = []
-    const proxySys: number[] = []
-    const skipBouncer = bouncer === null || (key === 'prepared' && 'select-prepared' in bouncer.unsupported)
-    for (let r = 0; r < Number(values.rounds); r++) {
-      direct.push((await pgbench(cluster.primary.port, [...base, ...args])).tps)
-      if (!skipBouncer) {
-        const before = treeCpuSeconds(bouncer!.pid!)
-        const run = await pgbench(bouncer!.port, [...base, ...args])
-        viaBouncer.push(run.tps)
-        bouncerCpu.push(usPerTx(treeCpuSeconds(bouncer!.pid!) - before, run))
+  for (const clients of values.clients!.split(',').map(Number)) {
+    for (const key of values.modes!.split(',')) {
+      const [name, args] = allModes[key.trim()] ?? []
+      if (!name || !args) throw new Error(`unknown mode ${key} (simple, extended, prepared, tpcb)`)
+      const base = ['-n', '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', values.seconds!]
+      const cells = new Map<string, { tps: number[]; lat: number[]; cpu: number[]; sys: number[] }>()
+      const active = routers.filter(
+        (r) => !(r.name === 'pgbouncer' && key === 'prepared' && 'select-prepared' in bouncer!.unsupported),
+      )
+      for (const r of active) cells.set(r.name, { tps: [], lat: [], cpu: [], sys: [] })
+      for (let round = 0; round < Number(values.rounds); round++) {
+        for (const r of active) {
+          const cell = cells.get(r.name)!
+          const profiling = profiler !== null && round === 0 && r.name === 'freshet'
+          if (profiling) await profiler!.post('Profiler.start')
+          const before = r.cpu?.()
+          const run = await pgbench(r.port, [...base, ...args])
+          const after = r.cpu?.()
+          if (profiling) {
+            const { profile } = await profiler!.post('Profiler.stop')
+            writeFileSync(
+              join(values.profile!, `proxy-${key}-${clients}.cpuprofile`),
+              JSON.stringify(profile),
+            )
+          }
+          cell.tps.push(run.tps)
+          cell.lat.push(run.latencyUs)
+          if (before && after) {
+            const tx = Math.max(1, run.transactions)
+            cell.cpu.push(((after.total - before.total) * 1e6) / tx)
+            cell.sys.push(((after.sys - before.sys) * 1e6) / tx)
+          }
+        }
       }
-      if (profiler && r === 0) await profiler.post('Profiler.start')
-      const before = ownCpuSeconds()
-      const sysBefore = ownSystemSeconds()
-      const run = await pgbench(port, [...base, ...args])
-      proxyCpu.push(usPerTx(ownCpuSeconds() - before, run))
-      proxySys.push(usPerTx(ownSystemSeconds() - sysBefore, run))
-      viaProxy.push(run.tps)
-      if (profiler && r === 0) {
-        const { profile } = await profiler.post('Profiler.stop')
-        writeFileSync(join(values.profile!, `proxy-${key}.cpuprofile`), JSON.stringify(profile))
+      const syscalls = new Map<string, SyscallCount & { tx: number }>()
+      if (straceSeconds > 0)
+        for (const r of active) {
+          if (r.pid === null) continue
+          const s = await straced(r.pid, () =>
+            pgbench(r.port, [...base.slice(0, -1), String(straceSeconds), ...args]),
+          )
+          syscalls.set(r.name, { ...s.sys, tx: Math.max(1, s.run.transactions) })
+        }
+      const d = median(cells.get('direct')!.tps)
+      const dLat = median(cells.get('direct')!.lat)
+      const b = cells.has('pgbouncer') ? median(cells.get('pgbouncer')!.tps) : Number.NaN
+      const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-')
+      for (const r of active) {
+        const c = cells.get(r.name)!
+        const t = median(c.tps)
+        const sc = syscalls.get(r.name)
+        rows.push([
+          `${name}, ${clients}c`,
+          r.name,
+          fmt(t),
+          fmt(t / d, 2),
+          fmt(t / b, 2),
+          fmt(median(c.cpu), 1),
+          fmt(median(c.sys), 1),
+          r.name === 'direct' ? fmt(dLat, 0) : `+${fmt(median(c.lat) - dLat, 0)}`,
+          sc ? fmt(sc.calls / sc.tx, 1) : '-',
+          sc ? `${fmt(sc.reads / sc.tx, 1)}/${fmt(sc.writes / sc.tx, 1)}` : '-',
+        ])
       }
     }
-    const d = median(direct)
-    const b = skipBouncer ? Number.NaN : median(viaBouncer)
-    const p = median(viaProxy)
-    const fmt = (x: number, digits = 0) => (Number.isNaN(x) ? '-' : x.toFixed(digits))
-    rows.push([
-      name,
-      fmt(d),
-      fmt(b),
-      fmt(b / d, 2),
-      fmt(skipBouncer ? Number.NaN : median(bouncerCpu), 1),
-      fmt(p),
-      fmt(p / d, 2),
-      fmt(median(proxyCpu), 1),
-      fmt(median(proxySys), 1),
-    ])
   }
   const headers = [
-    'workload',
-    'direct tps',
-    'pgbouncer tps',
-    'ratio',
-    'CPU µs/tx',
-    'freshet tps',
-    'ratio',
+    'cell',
+    'router',
+    'tps',
+    'x direct',
+    'x pgbouncer',
     'CPU µs/tx',
     'of it sys',
+    'latency µs',
+    'syscalls/tx',
+    'reads/writes per tx',
   ]
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   for (const [n, row] of [headers, ...rows].entries()) {
-    console.log(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    console.log(row.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
     if (n === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   }
   profiler?.disconnect()
-  await proxy.close(1000)
-  await engine.stop()
+  await running.stop()
 } finally {
+  pipe?.server.close()
   await bouncer?.stop()
   await cluster.stop()
   rmSync(scratch, { recursive: true, force: true })

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import type { Decision } from '../core/route/decision.js'
+import { BucketHistogram } from './bucket-histogram.js'
 import type { PoolStatsProvider, TelemetrySource } from './telemetry-source.js'
 
 /** Every metric name freshet exports; the ops files are checked against it. */
@@ -70,13 +71,13 @@ export class FreshetMetrics {
 
   readonly #decisions: Counter<'tier' | 'target' | 'reason'>
   readonly #fallbacks: Counter<'tier'>
-  readonly #decisionLatency: Histogram
+  readonly #decisionLatency: BucketHistogram
   readonly #staleness: Histogram<'tier'>
   readonly #unannotated: Counter
   readonly #violations: Counter<'tier'>
   readonly #backendErrors: Counter<'backend'>
   readonly #failovers: Counter
-  readonly #proxyLatency: Histogram
+  readonly #proxyLatency: BucketHistogram
   readonly #controlChanges: Counter<'control'>
   readonly #reloads: Counter<'source' | 'result'>
   readonly #primaryChanges: Counter
@@ -102,7 +103,8 @@ export class FreshetMetrics {
       labelNames: ['tier'],
       registers,
     })
-    this.#decisionLatency = new Histogram({
+    // observed per statement: a plain bucket counter, not prom-client's label-checking observe
+    this.#decisionLatency = new BucketHistogram({
       name: 'routing_decision_latency_seconds',
       help: 'Time to classify and decide one statement',
       buckets: DECISION_BUCKETS,
@@ -137,7 +139,7 @@ export class FreshetMetrics {
       help: 'Proxy: statements retried on another node after a backend failed',
       registers,
     })
-    this.#proxyLatency = new Histogram({
+    this.#proxyLatency = new BucketHistogram({
       name: 'proxy_routing_latency_seconds',
       help: 'Proxy: time from a client message to its forwarding to a backend',
       buckets: PROXY_LATENCY_BUCKETS,

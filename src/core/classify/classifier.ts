@@ -50,6 +50,12 @@ interface CompiledRule {
   readonly rule: { readonly action: string; readonly pattern: string }
 }
 
+/** A normalised-cache entry: the class without hints, and how many texts missed the exact cache into it. */
+interface SharedClass {
+  readonly template: Classification
+  texts: number
+}
+
 /** Per-statement facts gathered while walking the tree. */
 interface StmtClass {
   kind: StatementKind
@@ -86,6 +92,12 @@ const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
 const LITERAL_FREE = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
 const CURSOR_OPT_HOLD = 0x20
 const MAX_CACHED_LENGTH = 16384
+/**
+ * Distinct texts seen through one normalised entry after which its texts no longer enter the exact
+ * cache: a statement with inlined literals (`WHERE id = 8123`) rarely repeats a text, and each insert
+ * costs a set and an eviction that push out texts that do repeat.
+ */
+const VARYING_TEXTS = 32
 const TX_ACTIONS: Readonly<Record<string, TransactionAction>> = {
   TRANS_STMT_BEGIN: 'begin',
   TRANS_STMT_START: 'begin',
@@ -113,7 +125,8 @@ let parserLoaded = false
  *
  * Two caches, both bounded (approximate LRU, see {@link LruCache}): by exact text, then by normalised text (literals, comments and whitespace
  * folded), so an ORM that inlines literals or a sqlcommenter `traceparent` that changes per request costs
- * one scan rather than one parse. Hints always come from the actual text, and statements whose class can
+ * one scan rather than one parse; once 32 distinct texts came through one normalised entry, its texts stop
+ * entering the exact cache (inlined literals rarely repeat, and each insert evicts a text that might). Hints always come from the actual text, and statements whose class can
  * depend on a literal (SET values among them) are never shared through the normalised cache.
  *
  * Multi-statement strings: `kind`/`reason` come from the strictest statement (write > transaction >
@@ -131,7 +144,9 @@ export class Classifier {
   readonly #writeFns: ReadonlySet<string>
   readonly #readFns: ReadonlySet<string>
   readonly #exact: LruCache<Classification>
-  readonly #normalized: LruCache<Classification>
+  readonly #normalized: LruCache<SharedClass>
+  /** Set by #parsed: the text went through a normalised entry with varying literals (see VARYING_TEXTS). */
+  #varying = false
 
   /**
    * @throws FreshetError (FRESHET_CONFIG_INVALID) naming the rule index when a rule's pattern or action is bad.
@@ -193,8 +208,9 @@ export class Classifier {
   classify(sql: string): Classification {
     const hit = this.#exact.get(sql)
     if (hit !== undefined) return hit
+    this.#varying = false
     const result = this.#classifyUncached(sql)
-    if (sql.length <= MAX_CACHED_LENGTH) this.#exact.set(sql, result)
+    if (sql.length <= MAX_CACHED_LENGTH && !this.#varying) this.#exact.set(sql, result)
     return result
   }
 
@@ -232,15 +248,18 @@ export class Classifier {
   /** The parser's classification, through the normalized-text cache. */
   #parsed(sql: string): Classification {
     const normalized = normalizeSql(sql)
-    const shared = this.#normalized.get(normalized)
-    if (shared !== undefined) {
+    const entry = this.#normalized.get(normalized)
+    if (entry !== undefined) {
+      // counts exact-cache misses through this entry, which are distinct texts while they stay cached
+      if (++entry.texts > VARYING_TEXTS) this.#varying = true
+      const shared = entry.template
       const hints = lexHints(sql)
       return hints === NO_HINTS ? shared : Object.freeze({ ...shared, hints })
     }
     const { result, literalFree } = this.#parseAndClassify(sql, normalized)
     if (literalFree && normalized.length <= MAX_CACHED_LENGTH) {
       const template = result.hints === NO_HINTS ? result : Object.freeze({ ...result, hints: NO_HINTS })
-      this.#normalized.set(normalized, template)
+      this.#normalized.set(normalized, { template, texts: 1 })
     }
     return result
   }

@@ -45,6 +45,23 @@ describe('Classifier cache', () => {
     assert.equal(c.classify("SELECT 'a").kind, 'unknown')
   })
 
+  test('texts with varying literals stop filling the exact cache after 32, and stay correct', () => {
+    const c = new Classifier()
+    for (let i = 0; i < 100; i++) {
+      const r = c.classify(
+        `SELECT abalance FROM pgbench_accounts WHERE aid = ${i}${i % 10 === 0 ? ' /* FRESHNESS: eventual */' : ''}`,
+      )
+      assert.equal(r.kind, 'read')
+      assert.deepEqual(r.hints, i % 10 === 0 ? { freshness: 'eventual' } : {})
+    }
+    // 32 texts in all (the first parse and 31 through the shared entry) entered the exact cache
+    assert.equal(c.cacheStats.exact, 32)
+    assert.equal(c.cacheStats.normalized, 1)
+    // a text that repeats still hits the exact cache: the same object back
+    const a = c.classify('SELECT 1 FROM other')
+    assert.equal(c.classify('SELECT 1 FROM other'), a)
+  })
+
   test('bounded LRU: the least recently used entry goes first', () => {
     const c = new Classifier({ cacheSize: 2 })
     const a = c.classify('SELECT 1 FROM a')
