@@ -12,6 +12,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
 import { IDLE_SESSION, type RoutingContext } from '../core/route/routing-context.js'
+import { tierEligibility } from '../core/topology/tier-eligibility.js'
 import { DecisionLog } from '../telemetry/decision-log.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
@@ -264,6 +265,8 @@ class AdminApi {
       controls: config.controls,
       tiers,
       nodes,
+      /** replica -> tier -> { eligible, reason, detail } (the replica_eligible metric, with the why) */
+      eligibility: tierEligibility(nodes, config),
       ...this.#options.extraTopology?.(),
     }
   }

@@ -1,5 +1,6 @@
 // The dashboard: one self-contained HTML page (inline CSS, JS and SVG; nothing from a CDN) polling the
-// admin API for topology, lag against tier bounds, decision rates, fallbacks and the emergency controls.
+// admin API for topology, lag against tier bounds, which replica may serve which tier, decision rates, the
+// offload ratio, fallbacks and the emergency controls.
 
 /** The page for a request without a valid token: asks for one, then reloads with `?token=`. */
 export function tokenPromptHtml(): string {
@@ -43,6 +44,11 @@ const PAGE = `<!doctype html>
   .controls { display:flex; flex-direction:column; gap:.5rem; }
   .controls button { font:inherit; padding:.45rem .8rem; border-radius:6px; border:1px solid #98a2b3; background:#fff; cursor:pointer; text-align:left; }
   .controls button.on { background:#fef3f2; border-color:var(--bad); color:var(--bad); font-weight:600; }
+  .controls .state { display:inline-block; min-width:2.6em; font-weight:700; margin-right:.5rem; }
+  .controls small { display:block; color:var(--muted); }
+  td.lag-ok { color:var(--ok); } td.lag-warn { background:#fffaeb; color:var(--warn); font-weight:600; } td.lag-bad { background:#fef3f2; color:var(--bad); font-weight:600; }
+  td.elig-yes { color:var(--ok); font-weight:600; } td.elig-no { color:var(--bad); }
+  td.empty { color:var(--muted); font-style:italic; text-align:center; }
   #status { font-size:.85rem; }
   #error { color:var(--bad); padding:0 1.2rem; }
 </style>
@@ -57,6 +63,12 @@ const PAGE = `<!doctype html>
   <section id="lag-card"><h2>Replica lag (last 5 minutes) against tier bounds</h2>
     <svg id="lag-chart" viewBox="0 0 640 260" preserveAspectRatio="none" role="img" aria-label="replica lag chart"></svg>
     <div class="legend" id="lag-legend"></div>
+  </section>
+  <section id="eligibility-card"><h2>Eligible now: replica x tier</h2>
+    <table id="eligibility"><thead><tr><th>replica</th></tr></thead><tbody></tbody></table>
+  </section>
+  <section id="offload-card"><h2>Offload ratio: reads served by replicas, per tier</h2>
+    <table id="offload"><thead><tr><th>tier</th><th class="num">replica reads</th><th class="num">all reads</th><th class="num">ratio</th></tr></thead><tbody></tbody></table>
   </section>
   <section><h2>Decisions per second by tier and target</h2>
     <table id="rates"><thead><tr><th>tier</th><th>target</th><th class="num">per second</th></tr></thead><tbody></tbody></table>
@@ -74,7 +86,12 @@ const PAGE = `<!doctype html>
   var WINDOW_MS = 5 * 60 * 1000
   var POLL_MS = 1000
   var COLORS = ['#2e90fa', '#f79009', '#12b76a', '#9e77ed', '#f04438', '#0ba5ec', '#ee46bc', '#667085']
-  var CONTROL_NAMES = ['route_all_to_primary', 'disable_replica_pools', 'disable_lag_checks']
+  var CONTROLS = [
+    { name: 'route_all_to_primary', label: 'Route everything to the primary', help: 'every read and write goes to the primary' },
+    { name: 'disable_replica_pools', label: 'Disable the replica pools', help: 'no replica serves reads; their connections close' },
+    { name: 'disable_lag_checks', label: 'Pause lag checks', help: 'stop probing replica lag (last readings age out)' },
+  ]
+  var REASON_TEXT = { controls: 'controls', unhealthy: 'down', breaker_open: 'breaker open', breaker_half_open: 'breaker half-open', lag_unknown: 'lag unknown', over_bound: 'too stale' }
   var history = {}            // host -> [{ t, lag (s) or null }]
   var colorOf = {}
   var lastStats = null
@@ -120,6 +137,27 @@ const PAGE = `<!doctype html>
     if (ms === null || ms === undefined) return 'unknown'
     return ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + ' s'
   }
+  function staleness(n) {
+    return typeof n.staleness_bound_ms === 'number' ? n.staleness_bound_ms : n.lag_ms
+  }
+  /** The bounds (ms > 0) a staleness breaks, tightest first; 0 bounds (strict) are for caught-up replicas only. */
+  function broken(ms, tiers) {
+    if (ms === null || ms === undefined) return []
+    return Object.keys(tiers).filter(function (k) { return tiers[k].max_lag_ms > 0 && ms > tiers[k].max_lag_ms })
+      .sort(function (a, b) { return tiers[a].max_lag_ms - tiers[b].max_lag_ms })
+  }
+  function lagClass(ms, tiers) {
+    if (ms === null || ms === undefined) return 'lag-unknown'
+    var all = Object.keys(tiers).filter(function (k) { return tiers[k].max_lag_ms > 0 })
+    var b = broken(ms, tiers)
+    if (b.length === 0) return 'lag-ok'
+    return b.length === all.length ? 'lag-bad' : 'lag-warn'
+  }
+  function emptyRow(body, columns, text) {
+    var tr = el('tr', { class: 'empty-row' })
+    tr.appendChild(el('td', { class: 'empty', colspan: String(columns) }, text))
+    body.appendChild(tr)
+  }
   function color(host) {
     if (!colorOf[host]) colorOf[host] = COLORS[Object.keys(colorOf).length % COLORS.length]
     return colorOf[host]
@@ -136,12 +174,69 @@ const PAGE = `<!doctype html>
       tr.appendChild(el('td', {}, n.role))
       tr.appendChild(el('td', { class: n.healthy ? 'ok' : 'bad' }, n.healthy ? 'healthy' : 'down'))
       tr.appendChild(el('td', { class: n.breaker === 'closed' ? 'ok' : n.breaker === 'open' ? 'bad' : 'warn' }, n.breaker))
-      tr.appendChild(el('td', { class: 'num' }, n.role === 'primary' ? '-' : fmtLag(n.lag_ms)))
+      if (n.role === 'primary') tr.appendChild(el('td', { class: 'num' }, '-'))
+      else {
+        var ms = staleness(n)
+        var b = broken(ms, t.tiers)
+        var td = el('td', { class: 'num lag ' + lagClass(ms, t.tiers), 'data-breaks': b.join(' ') }, fmtLag(n.lag_ms))
+        td.title = b.length ? 'breaks ' + b.map(function (k) { return k + ' (' + fmtLag(t.tiers[k].max_lag_ms) + ')' }).join(', ') : 'within every tier bound above 0 ms'
+        tr.appendChild(td)
+      }
       tr.appendChild(el('td', { class: 'num' }, n.pool ? n.pool.active + '/' + n.pool.idle : '-'))
       tr.appendChild(el('td', { class: 'num' }, n.pool ? String(n.pool.waiting) : '-'))
       body.appendChild(tr)
     })
     renderControls(t.controls)
+    renderEligibility(t)
+  }
+
+  function renderEligibility(t) {
+    var tiers = Object.keys(t.tiers)
+    var head = document.querySelector('#eligibility thead tr')
+    head.replaceChildren(el('th', {}, 'replica'))
+    tiers.forEach(function (k) { head.appendChild(el('th', {}, k + ' (' + fmtLag(t.tiers[k].max_lag_ms) + ')')) })
+    var body = document.querySelector('#eligibility tbody')
+    body.replaceChildren()
+    var rows = Object.keys(t.eligibility || {}).sort()
+    if (rows.length === 0) return emptyRow(body, tiers.length + 1, 'no replicas configured: every read goes to the primary')
+    rows.forEach(function (host) {
+      var tr = el('tr', { 'data-node': host })
+      tr.appendChild(el('td', {}, host))
+      tiers.forEach(function (k) {
+        var c = t.eligibility[host][k]
+        var td = el('td', { class: c && c.eligible ? 'elig-yes' : 'elig-no', 'data-tier': k, 'data-reason': c ? c.reason : 'unknown' },
+          c ? (c.eligible ? 'eligible' : REASON_TEXT[c.reason] || c.reason) : '?')
+        if (c) td.title = c.detail
+        tr.appendChild(td)
+      })
+      body.appendChild(tr)
+    })
+  }
+
+  /** Per tier, the share of reads with that tier that replicas served (cumulative since the process started). */
+  function renderOffload(stats) {
+    var replicas = {}
+    ;(topo ? topo.nodes : []).forEach(function (n) { if (n.role !== 'primary') replicas[n.name] = true })
+    var byTier = {}
+    stats.decisions.forEach(function (v) {
+      if (!v.tier || v.tier === 'none' || v.target === 'none') return
+      var e = byTier[v.tier] || (byTier[v.tier] = { replica: 0, all: 0 })
+      e.all += v.count
+      if (replicas[v.target]) e.replica += v.count
+    })
+    var body = document.querySelector('#offload tbody')
+    body.replaceChildren()
+    var tiers = Object.keys(byTier).sort()
+    if (tiers.length === 0) return emptyRow(body, 4, 'no traffic yet: no reads with a tier have been routed')
+    tiers.forEach(function (k) {
+      var e = byTier[k]
+      var tr = el('tr', { 'data-tier': k })
+      tr.appendChild(el('td', {}, k))
+      tr.appendChild(el('td', { class: 'num' }, String(e.replica)))
+      tr.appendChild(el('td', { class: 'num' }, String(e.all)))
+      tr.appendChild(el('td', { class: 'num ratio' }, e.all ? Math.round((100 * e.replica) / e.all) + ' %' : '-'))
+      body.appendChild(tr)
+    })
   }
 
   function recordLag(t) {
@@ -181,6 +276,10 @@ const PAGE = `<!doctype html>
     }
     svg.appendChild(el('text', { x: L, y: H - 6 }, span >= 60000 ? '-' + Math.round(span / 60000) + ' min' : '-' + Math.round(span / 1000) + ' s'))
     svg.appendChild(el('text', { x: W - R, y: H - 6, 'text-anchor': 'end' }, 'now'))
+    if (Object.keys(history).length === 0) {
+      svg.appendChild(el('text', { class: 'empty', x: (L + W - R) / 2, y: (T + H - B) / 2, 'text-anchor': 'middle' },
+        t.nodes.some(function (n) { return n.role !== 'primary' }) ? 'waiting for lag readings' : 'no replicas configured'))
+    }
     var legend = document.getElementById('lag-legend')
     legend.replaceChildren()
     bounds.forEach(function (b) {
@@ -188,7 +287,9 @@ const PAGE = `<!doctype html>
         svg.appendChild(el('line', { class: 'tier-bound', 'data-tier': b.tier, x1: L, x2: W - R, y1: y(b.s), y2: y(b.s), stroke: '#c4320a', 'stroke-dasharray': '6 4', 'stroke-width': 1 }))
         svg.appendChild(el('text', { x: W - R - 4, y: y(b.s) - 4, 'text-anchor': 'end' }, b.tier + ' ' + fmtLag(b.s * 1000)))
       }
-      var item = el('span', {}, b.tier + ' bound ' + fmtLag(b.s * 1000) + (b.s > yMax ? ' (off scale)' : ''))
+      // a 0 ms bound would sit on the axis: it is said in the legend, not drawn
+      var note = b.s === 0 ? ' (only the primary or a caught-up replica; not drawn)' : b.s > yMax ? ' (off scale)' : ''
+      var item = el('span', {}, b.tier + ' bound ' + fmtLag(b.s * 1000) + note)
       legend.appendChild(item)
     })
     Object.keys(history).sort().forEach(function (host) {
@@ -222,6 +323,7 @@ const PAGE = `<!doctype html>
     var prevTT = prev ? index(prev.decisions, function (v) { return v.tier + '\\u0000' + v.target }) : {}
     var body = document.querySelector('#rates tbody')
     body.replaceChildren()
+    if (Object.keys(byTT).length === 0) emptyRow(body, 3, 'no traffic yet')
     Object.keys(byTT).sort().forEach(function (k) {
       var parts = k.split('\\u0000')
       var rate = dt > 0 ? (byTT[k] - (prevTT[k] || 0)) / dt : 0
@@ -235,6 +337,7 @@ const PAGE = `<!doctype html>
     var prevFb = prev ? index(prev.fallbacks, function (v) { return v.tier }) : {}
     var fbody = document.querySelector('#fallbacks tbody')
     fbody.replaceChildren()
+    if (Object.keys(fb).length === 0) emptyRow(fbody, 3, 'no fallbacks yet')
     Object.keys(fb).sort().forEach(function (k) {
       var rate = dt > 0 ? (fb[k] - (prevFb[k] || 0)) / dt : 0
       var tr = el('tr', { 'data-tier': k })
@@ -248,12 +351,16 @@ const PAGE = `<!doctype html>
   function renderControls(controls) {
     var box = document.getElementById('controls')
     box.replaceChildren()
-    CONTROL_NAMES.forEach(function (name) {
+    CONTROLS.forEach(function (c) {
+      var name = c.name
       var on = !!controls[name]
-      var b = el('button', { type: 'button', 'data-control': name, class: on ? 'on' : '' }, (on ? 'ON  ' : 'off ') + name.replace(/_/g, ' '))
+      var b = el('button', { type: 'button', 'data-control': name, 'aria-pressed': String(on), class: on ? 'on' : '' })
+      b.appendChild(el('span', { class: 'state' }, on ? 'ON' : 'OFF'))
+      b.appendChild(document.createTextNode(c.label + (on ? ': click to turn off' : ': click to turn on')))
+      b.appendChild(el('small', {}, c.help + ' (' + name + ')'))
       b.addEventListener('click', function () {
         var next = !on
-        if (!window.confirm((next ? 'Turn ON ' : 'Turn off ') + name + '?')) return
+        if (!window.confirm((next ? 'Turn ON: ' : 'Turn OFF: ') + c.label + ' (' + name + ')?')) return
         var patch = {}
         patch[name] = next
         api('/api/v1/controls', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(patch) })
@@ -275,6 +382,7 @@ const PAGE = `<!doctype html>
       recordLag(topo)
       renderChart(topo)
       renderRates(r[1])
+      renderOffload(r[1])
       showError(null)
       document.body.setAttribute('data-polls', String(Number(document.body.getAttribute('data-polls') || 0) + 1))
     }, showError).finally(function () { setTimeout(poll, POLL_MS) })

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import type { Decision } from '../core/route/decision.js'
+import { tierEligibility } from '../core/topology/tier-eligibility.js'
 import { BucketHistogram } from './bucket-histogram.js'
 import type { PoolStatsProvider, TelemetrySource } from './telemetry-source.js'
 
@@ -310,21 +311,15 @@ export class FreshetMetrics {
     })
     new Gauge({
       name: 'replica_eligible',
-      help: 'Whether a replica may serve a tier now: healthy, breaker closed, lag within max_lag_ms',
+      help: 'Whether a replica may serve a tier now: healthy, breaker closed, staleness within max_lag_ms',
       labelNames: ['host', 'tier'],
       registers,
       collect() {
         this.reset()
         const engine = self.#engine
         if (!engine) return
-        const tiers = Object.entries(engine.config.routing.tiers)
-        const disabled =
-          engine.config.controls.disable_replica_pools || engine.config.controls.route_all_to_primary
-        for (const n of engine.snapshot()) {
-          if (n.role === 'primary') continue
-          const up = !disabled && n.healthy && n.breaker === 'closed' && n.lag_ms !== null
-          for (const [tier, t] of tiers)
-            this.labels(n.name, tier).set(up && n.lag_ms! <= t.max_lag_ms ? 1 : 0)
+        for (const [host, row] of Object.entries(tierEligibility(engine.snapshot(), engine.config))) {
+          for (const [tier, cell] of Object.entries(row)) this.labels(host, tier).set(cell.eligible ? 1 : 0)
         }
       },
     })

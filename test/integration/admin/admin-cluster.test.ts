@@ -242,7 +242,64 @@ describe('admin API against a real cluster', () => {
         assert.match(h.d, /L[\d.]+ [\d.]+/, `${h.host}: at least one line segment is drawn`)
       }
       assert.ok((await page.locator('#controls button').count()) === 3)
-      assert.ok((await page.locator('#rates tbody tr').count()) >= 1)
+      assert.ok((await page.locator('#rates tbody tr[data-tier]').count()) >= 1)
+      // controls read as what they do and what state they are in
+      const routeAll = page.locator('#controls button[data-control="route_all_to_primary"]')
+      assert.match(await routeAll.innerText(), /^OFF\s*Route everything to the primary: click to turn on/)
+      // the eligibility matrix: one row per replica, one column per tier, eligible for eventual now
+      const matrix = await page.locator('#eligibility tbody tr').evaluateAll((trs) =>
+        trs.map((tr) => ({
+          node: tr.getAttribute('data-node'),
+          cells: Object.fromEntries(
+            [...tr.querySelectorAll('td[data-tier]')].map((td) => [
+              td.getAttribute('data-tier'),
+              td.getAttribute('data-reason'),
+            ]),
+          ),
+        })),
+      )
+      assert.deepEqual(
+        matrix.map((r) => r.node),
+        ['replica_1', 'replica_2'],
+      )
+      for (const row of matrix) {
+        assert.deepEqual(Object.keys(row.cells).sort(), ['eventual', 'near_rt', 'strict'])
+        assert.equal(row.cells.eventual, 'eligible', `${row.node} may serve eventual`)
+      }
+      // the offload ratio: the eventual reads above went to replicas
+      const offload = await page.locator('#offload tr[data-tier="eventual"] td.ratio').innerText()
+      assert.ok(Number.parseInt(offload, 10) > 50, `eventual offload ratio ${offload}`)
+      // lag cells carry the class of the bounds they break (caught-up replicas break none above 0 ms)
+      const lagClasses = await page
+        .locator('#topology td.lag')
+        .evaluateAll((tds) => tds.map((td) => td.getAttribute('class') ?? ''))
+      assert.equal(lagClasses.length, 2)
+      for (const c of lagClasses) assert.match(c, /lag-(ok|warn|bad)/)
+      // the matrix follows the live state: an emergency control makes every cell say why not
+      await call('/api/v1/controls', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ route_all_to_primary: true }),
+      })
+      try {
+        await page.waitForFunction(
+          () =>
+            // biome-ignore lint/suspicious/noExplicitAny: runs in the page
+            [...(globalThis as any).document.querySelectorAll('#eligibility td[data-tier]')].every(
+              // biome-ignore lint/suspicious/noExplicitAny: runs in the page
+              (td: any) => td.getAttribute('data-reason') === 'controls',
+            ),
+          undefined,
+          { timeout: 10_000 },
+        )
+        assert.match(await routeAll.innerText(), /^ON\s*Route everything to the primary: click to turn off/)
+      } finally {
+        await call('/api/v1/controls', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ route_all_to_primary: false }),
+        })
+      }
 
       const outDir = join(tmpdir(), 'freshet-test-output')
       mkdirSync(outDir, { recursive: true })
@@ -259,6 +316,29 @@ describe('admin API against a real cluster', () => {
       const colored = await page.evaluate(countLinePixels, { b64: chart.toString('base64'), strokes })
       assert.ok(colored > 50, `the lag line is visible in the screenshot (${colored} pixels)`)
       assert.deepEqual(errors, [])
+
+      // a fresh admin API (no decisions counted yet): the panels say so instead of showing bare headers
+      const quiet = await startAdmin({ pool, logger: createLogger({ log_level: 'silent' }) })
+      try {
+        const empty = await browser.newPage()
+        await empty.goto(`${quiet.url}/?token=${TOKEN}`)
+        await empty.waitForFunction(
+          // biome-ignore lint/suspicious/noExplicitAny: runs in the page
+          () => Number((globalThis as any).document.body.getAttribute('data-polls') || 0) >= 1,
+          undefined,
+          { timeout: 15_000 },
+        )
+        assert.equal(await empty.locator('#rates td.empty').innerText(), 'no traffic yet')
+        assert.match(await empty.locator('#offload td.empty').innerText(), /^no traffic yet/)
+        assert.equal(await empty.locator('#fallbacks td.empty').innerText(), 'no fallbacks yet')
+        assert.match(
+          await empty.locator('#lag-legend').innerText(),
+          /strict bound 0 ms \(only the primary or a caught-up replica; not drawn\)/,
+        )
+        assert.equal(await empty.locator('#lag-chart line.tier-bound[data-tier="strict"]').count(), 0)
+      } finally {
+        await quiet.close()
+      }
     } finally {
       await browser.close()
     }
