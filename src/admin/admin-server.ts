@@ -5,8 +5,8 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
-import { parse as parseYaml } from 'yaml'
-import { parseConfig, validateConfig } from '../core/config/parse-config.js'
+import { CONTROL_KEYS } from '../core/config/fleet-schema.js'
+import { parseConfigText, validateConfig } from '../core/config/parse-config.js'
 import { redactConfig, restoreRedacted } from '../core/config/redact.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
@@ -17,11 +17,11 @@ import { DecisionLog } from '../telemetry/decision-log.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
 import { type AdminEngine, type PoolLike, type PoolStatsProvider, poolStatsOf } from './admin-engine.js'
+import type { AdminFleet } from './admin-fleet.js'
 import { dashboardHtml, tokenPromptHtml } from './dashboard-html.js'
 import { LagHistory } from './lag-history.js'
 
 const MAX_BODY_BYTES = 1 << 20
-const CONTROL_KEYS = ['route_all_to_primary', 'disable_replica_pools', 'disable_lag_checks'] as const
 
 export interface StartAdminOptions {
   /** The routing engine; taken from `pool.engine` when `pool` is given. */
@@ -45,6 +45,12 @@ export interface StartAdminOptions {
    * Default: the pool's `discoveryState()` as `discovery` when `pool` has one (a FreshetPool).
    */
   extraTopology?: () => Record<string, unknown>
+  /**
+   * The instance's fleet member (config `fleet`); default the pool's `fleet` when it has one. With it,
+   * PUT /api/v1/config runs a fleet rollout, POST /api/v1/controls sets fleet-wide flags and /readyz
+   * reports the link to etcd.
+   */
+  fleet?: AdminFleet | null
 }
 
 /** A running admin server. */
@@ -109,12 +115,15 @@ export async function startAdmin(options: StartAdminOptions): Promise<AdminServe
   const extraTopology =
     options.extraTopology ??
     (typeof pool?.discoveryState === 'function' ? () => ({ discovery: pool.discoveryState!() }) : undefined)
+  const fleet = options.fleet ?? (pool as { fleet?: AdminFleet | null } | undefined)?.fleet ?? null
+  if (fleet) detach.push(fleet.attachMetrics(metrics.registry))
   const lagHistory = new LagHistory(engine)
   lagHistory.start()
   detach.push(() => lagHistory.stop())
   const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, lagHistory, {
     ...options,
     ...(extraTopology ? { extraTopology } : {}),
+    fleet,
   })
 
   const server = createServer((req, res) => {
@@ -243,11 +252,14 @@ class AdminApi {
 
   #ready(res: ServerResponse): void {
     const primary = this.#engine.snapshot().find((n) => n.role === 'primary')
-    if (primary?.healthy) send(res, 200, { status: 'ready', primary: primary.name })
+    // a fleet instance cut off from etcd still routes (with its last committed config): detail, not 503
+    const fleet = this.#options.fleet ? { fleet: this.#options.fleet.state() } : {}
+    if (primary?.healthy) send(res, 200, { status: 'ready', primary: primary.name, ...fleet })
     else
       send(res, 503, {
         status: 'not ready',
         reason: primary ? `primary ${primary.name} is unhealthy` : 'no primary',
+        ...fleet,
       })
   }
 
@@ -287,10 +299,11 @@ class AdminApi {
     const body = await readBody(req, res)
     if (body === null) return
     let next: FreshetConfig
+    let restoredDocument: unknown
     const parseOptions = { env: this.#options.env ?? process.env, source: 'PUT /api/v1/config' }
     try {
       // A config read from GET (secrets shown as ***) and sent back keeps the running secrets.
-      const restored = restoreRedacted(parseDocument(body, parseOptions), this.#engine.config)
+      const restored = restoreRedacted(parseConfigText(body, parseOptions), this.#engine.config)
       if (!restored.ok) {
         this.#metrics.configReload('api', 'invalid')
         this.#logger.error({ issues: restored.issues, source: 'api' }, 'config refused: redacted placeholder')
@@ -299,6 +312,7 @@ class AdminApi {
           issues: restored.issues,
         })
       }
+      restoredDocument = restored.document
       next = validateConfig(restored.document, parseOptions)
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
@@ -306,6 +320,7 @@ class AdminApi {
       this.#logger.error({ issues: err.issues, source: 'api' }, 'config refused: invalid')
       return send(res, 422, { error: 'invalid config', issues: err.issues })
     }
+    if (this.#options.fleet) return this.#proposeConfig(res, this.#options.fleet, restoredDocument, next)
     try {
       this.#engine.reload(next)
     } catch (err) {
@@ -327,6 +342,50 @@ class AdminApi {
     send(res, 200, { status: 'applied', version: next.version })
   }
 
+  /** PUT /api/v1/config with fleet on: a rollout round instead of a local reload. */
+  async #proposeConfig(
+    res: ServerResponse,
+    fleet: AdminFleet,
+    document: unknown,
+    next: FreshetConfig,
+  ): Promise<void> {
+    let outcome: Awaited<ReturnType<AdminFleet['propose']>>
+    try {
+      outcome = await fleet.propose(document, next.version)
+    } catch (err) {
+      this.#logger.error({ err: (err as Error).message, source: 'api' }, 'fleet proposal failed')
+      return send(res, 503, { error: `fleet: cannot reach etcd: ${(err as Error).message}` })
+    }
+    const body = {
+      version: outcome.version,
+      proposal: outcome.proposal,
+      committed_version: outcome.committedVersion,
+      reason: outcome.reason,
+      members: outcome.members,
+      required: outcome.required,
+      acks: outcome.acks.map((a) => ({ instance: a.instance, ok: a.ok, issues: a.issues })),
+    }
+    if (outcome.status === 'committed') {
+      this.#metrics.configReload('api', 'applied')
+      this.#logger.warn(
+        { version: next.version, source: 'api', proposal: outcome.proposal },
+        'fleet config committed',
+      )
+      return send(res, 200, { status: 'committed', ...body })
+    }
+    this.#metrics.configReload('api', outcome.status === 'refused' ? 'version' : 'invalid')
+    this.#logger.error(
+      { version: next.version, source: 'api', reason: outcome.reason },
+      `fleet config ${outcome.status}`,
+    )
+    send(res, 409, {
+      error: outcome.status === 'refused' ? 'version must increase' : 'proposal aborted',
+      status: outcome.status,
+      running_version: this.#engine.config.version,
+      ...body,
+    })
+  }
+
   async #postControls(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const patch = await readJson(req, res)
     if (patch === undefined) return
@@ -346,6 +405,17 @@ class AdminApi {
       } else clean[key as (typeof CONTROL_KEYS)[number]] = value
     }
     if (issues.length > 0) return send(res, 422, { error: 'invalid controls', issues })
+    const fleet = this.#options.fleet
+    if (fleet) {
+      // fleet-wide: every instance applies them within flags.eval_interval_ms (this one at once)
+      const by = `api@${fleet.instance} from ${req.socket.remoteAddress ?? 'unknown'}`
+      try {
+        return send(res, 200, await fleet.setFlags(clean, by))
+      } catch (err) {
+        this.#logger.error({ err: (err as Error).message, source: 'api' }, 'fleet flags not set')
+        return send(res, 503, { error: `fleet: cannot reach etcd: ${(err as Error).message}` })
+      }
+    }
     const before = this.#engine.config.controls
     const after = this.#engine.setControls(clean)
     for (const key of CONTROL_KEYS) {
@@ -393,23 +463,6 @@ class AdminApi {
       },
     })
   }
-}
-
-/**
- * The body as a YAML/JSON document, for restoring placeholders before validation. Text parseConfig
- * would refuse (not YAML, not a mapping) goes through parseConfig, which throws its ConfigError.
- */
-function parseDocument(body: string, options: { env: NodeJS.ProcessEnv; source: string }): unknown {
-  let document: unknown
-  try {
-    document = parseYaml(body, { prettyErrors: false, logLevel: 'error' })
-  } catch {
-    return parseConfig(body, options)
-  }
-  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
-    return parseConfig(body, options)
-  }
-  return document
 }
 
 function bearer(header: string | undefined): string | null {

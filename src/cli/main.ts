@@ -30,6 +30,10 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
     module: 'check-config',
     summary: 'check-config FILE                                 validate a config; exit 1 if invalid',
   },
+  config: {
+    module: 'config',
+    summary: 'config push FILE | status | flag NAME=BOOL        fleet rollout with quorum (etcd), flags',
+  },
   status: {
     module: 'status',
     summary: 'status [--admin URL]                              topology, lag, breakers and pools as a table',

@@ -7,8 +7,10 @@ import { loadConfigFile } from '../backend/config-file.js'
 import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
 import { ReplicaDiscovery } from '../backend/discovery.js'
 import { ConfigError, isFreshetError } from '../core/errors.js'
+import { FleetMember } from '../fleet/fleet-member.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
+import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
 
 export const usage = 'freshet proxy --config FILE'
@@ -24,6 +26,8 @@ export interface RunningProxy {
   readonly discovery: ReplicaDiscovery
   /** The config file watcher (file changes and SIGHUP), when started from a config file. */
   readonly watcher: ConfigWatcher | null
+  /** The fleet member when the config has a `fleet` section (then the file watcher is off). */
+  readonly fleet: FleetMember | null
   /**
    * Re-reads the config file and applies it; throws ConfigError when it is refused (invalid or not
    * newer; logged and counted as `source="file"`). Does nothing without a config file.
@@ -59,6 +63,15 @@ export async function startProxy(options: {
     if (!options.configPath) throw new TypeError('startProxy needs configPath or engine')
     engine = new RoutingEngine(await loadConfigFile(options.configPath))
   }
+  // one logger from the start: what the fleet logs while joining is not lost before the admin API is up
+  // (as before: without the admin API and without a fleet, nothing is logged here)
+  const logger =
+    options.adminListen !== false || engine.config.fleet ? createLogger(engine.config.telemetry) : null
+  const detachLogs = logger ? attachEngineLogs(engine, logger) : () => {}
+  // Before the engine starts: the fleet's committed config (or the local cache of it) may replace
+  // the file's, so monitors and pools begin on the fleet's topology.
+  const fleet = engine.config.fleet ? new FleetMember(engine, { kind: 'proxy' }) : null
+  await fleet?.start()
   await engine.start()
   // one registry for the engine's metrics and the proxy's own (backend errors, failovers, latency)
   const metrics = new FreshetMetrics()
@@ -67,8 +80,10 @@ export async function startProxy(options: {
     observer: metrics,
   })
   const detachMetrics = metrics.attachEngine(engine, () => proxy.poolStats())
-  const bound = await proxy.listen().catch((err: unknown) => {
+  const bound = await proxy.listen().catch(async (err: unknown) => {
     detachMetrics()
+    detachLogs()
+    await fleet?.stop()
     throw err
   })
   const discovery = new ReplicaDiscovery(engine)
@@ -80,11 +95,15 @@ export async function startProxy(options: {
         metrics,
         poolStats: () => proxy.poolStats(),
         extraTopology: () => ({ discovery: discovery.state() }),
+        ...(logger ? { logger } : {}),
+        fleet,
         ...(options.adminListen ? { admin: { listen: options.adminListen } } : {}),
       })
     }
   } catch (err) {
     detachMetrics()
+    detachLogs()
+    await fleet?.stop()
     await proxy.close(0)
     throw err
   }
@@ -92,7 +111,17 @@ export async function startProxy(options: {
   discovery.start()
   let watcher: ConfigWatcher | null = null
   let stopSighup = () => {}
-  if (options.configPath) {
+  if (fleet) {
+    // a local file change applied here alone is the split brain the fleet exists to prevent
+    engine.emit(
+      'log',
+      'info',
+      'fleet: config file changes are not applied; roll out with freshet config push',
+      {
+        instance: fleet.instance,
+      },
+    )
+  } else if (options.configPath) {
     watcher = new ConfigWatcher(options.configPath, engine, {
       ...(options.watchDebounceMs !== undefined ? { debounceMs: options.watchDebounceMs } : {}),
     })
@@ -109,6 +138,7 @@ export async function startProxy(options: {
     adminUrl: admin?.url ?? null,
     discovery,
     watcher,
+    fleet,
     reload: async () => {
       if (!watcher) return
       const result = await watcher.reload('manual')
@@ -123,9 +153,11 @@ export async function startProxy(options: {
       stopSighup()
       watcher?.close()
       discovery.stop()
+      await fleet?.stop()
       await proxy.close()
       await admin?.close()
       detachMetrics()
+      detachLogs()
       await engine.stop()
     },
   }

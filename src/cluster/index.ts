@@ -2,6 +2,13 @@
 
 export { ClusterError } from './cluster-error.js'
 export { ROLE_PASSWORDS } from './cluster-template.js'
+export {
+  EtcdCluster,
+  type EtcdClusterOptions,
+  EtcdMember,
+  resolveEtcdBinary,
+  startEtcdCluster,
+} from './etcd-cluster.js'
 export { type FaultMode, FaultRelay, type FaultRelayOptions, startFaultRelay } from './fault-relay.js'
 export type { ClusterNode, ClusterOptions } from './local-cluster.js'
 export { LocalCluster, startCluster } from './local-cluster.js'

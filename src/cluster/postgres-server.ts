@@ -10,7 +10,8 @@ import { processesIn } from './processes-in.js'
 /** How to stop a server: PostgreSQL's fast (SIGINT) or immediate (SIGQUIT) shutdown. */
 export type StopMode = 'fast' | 'immediate'
 
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p))
+/** setpriv, for --pdeathsig (undefined where util-linux lacks it). */
+export const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p))
 
 /** A postgres server failed to bind its port; the caller may retry on another one. */
 export class PortInUseError extends ClusterError {}

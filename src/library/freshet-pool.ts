@@ -20,6 +20,7 @@ import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/route/routing-context.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
+import { FleetMember } from '../fleet/fleet-member.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type ContextStore, currentContext, type WriteState } from './context.js'
@@ -61,6 +62,11 @@ export class FreshetPool extends EventEmitter {
   declare query: PgQueryOverloads['query']
 
   readonly engine: RoutingEngine
+  /**
+   * This process's membership in a fleet (config `fleet`): it registers, acknowledges proposals and
+   * applies committed configs and fleet flags; null without a `fleet` section.
+   */
+  readonly fleet: FleetMember | null
   readonly #pools: NodePoolSet
   /** Polls `cluster.discovery` (when configured, also after a reload adds it) from start to end(). */
   readonly #discovery: ReplicaDiscovery
@@ -85,8 +91,12 @@ export class FreshetPool extends EventEmitter {
     })
     this.engine.on('config', (next) => this.#pools.sync(next))
     this.#discovery = new ReplicaDiscovery(this.engine)
-    this.#ready = this.engine
-      .start()
+    this.fleet = config.fleet
+      ? new FleetMember(this.engine, { kind: 'library', ...(options.env ? { env: options.env } : {}) })
+      : null
+    // the fleet first: its committed config (or the local cache of it) may replace the one given here
+    this.#ready = Promise.resolve(this.fleet?.start())
+      .then(() => this.engine.start())
       .then(() => {
         if (!this.#ending) this.#discovery.start()
       })
@@ -189,6 +199,7 @@ export class FreshetPool extends EventEmitter {
     this.#ending = true
     const promise = (async () => {
       await this.#ready.catch(() => {})
+      await this.fleet?.stop()
       this.#discovery.stop()
       await this.engine.stop()
       await this.#pools.end()

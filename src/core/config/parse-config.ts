@@ -88,14 +88,12 @@ export function validateConfig(
 }
 
 /**
- * Parses YAML or JSON text (JSON is YAML) and validates it.
+ * Parses YAML or JSON text (JSON is YAML) into a document (a mapping), without validating it: what
+ * is stored or restored before validation (a fleet proposal, PUT /api/v1/config). Throws ConfigError.
  * @example
- * const config = parseConfig(readFileSync('freshet.yaml', 'utf8'), { env: process.env, source: 'freshet.yaml' })
+ * const document = parseConfigText(readFileSync('freshet.yaml', 'utf8'), { source: 'freshet.yaml' })
  */
-export function parseConfig(
-  text: string,
-  options: { env?: Readonly<Record<string, string | undefined>>; source?: string } = {},
-): FreshetConfig {
+export function parseConfigText(text: string, options: { source?: string } = {}): Record<string, unknown> {
   let document: unknown
   try {
     // logLevel 'error': the yaml package would otherwise print warnings (unresolved tags, ambiguous
@@ -121,7 +119,19 @@ export function parseConfig(
       },
     )
   }
-  return validateConfig(document, options)
+  return document as Record<string, unknown>
+}
+
+/**
+ * Parses YAML or JSON text (JSON is YAML) and validates it.
+ * @example
+ * const config = parseConfig(readFileSync('freshet.yaml', 'utf8'), { env: process.env, source: 'freshet.yaml' })
+ */
+export function parseConfig(
+  text: string,
+  options: { env?: Readonly<Record<string, string | undefined>>; source?: string } = {},
+): FreshetConfig {
+  return validateConfig(parseConfigText(text, options), options)
 }
 
 /** Refuses a new config whose version does not increase (CONTRACT section 4). */

@@ -27,6 +27,8 @@ export function redactConfig(config: FreshetConfig): unknown {
   if (copy.cluster.discovery) copy.cluster.discovery.endpoint = redactUrl(copy.cluster.discovery.endpoint)
   for (const user of Object.values(copy.proxy.auth.users)) user.password = REDACTED
   if (copy.admin.token !== null) copy.admin.token = REDACTED
+  if (copy.fleet?.etcd.password) copy.fleet.etcd.password = REDACTED
+  if (copy.fleet) copy.fleet.etcd.endpoints = copy.fleet.etcd.endpoints.map(redactUrl)
   // tls.key is normally a file path; an inline PEM key is a secret
   if (copy.proxy.tls.key?.includes('PRIVATE KEY')) copy.proxy.tls.key = REDACTED
   return copy

@@ -2,6 +2,7 @@
 // JSON Schema file users point their editor at.
 
 import { z } from 'zod'
+import { FleetSchema } from './fleet-schema.js'
 import { nodeUrlIssue } from './node-url.js'
 
 const duration = z.number().int().nonnegative()
@@ -198,6 +199,8 @@ export const ConfigSchema = z
         log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
       })
       .prefault({}),
+    /** Many instances sharing one config through etcd (CONTRACT section 11); null: this instance alone. */
+    fleet: FleetSchema.nullable().default(null),
   })
   // Runs even when parts of the document failed their own checks (`when`), so that one pass reports
   // every error: cross-references and URLs too. The value may then be partly unparsed: read defensively.
