@@ -12,7 +12,7 @@ import type { FreshetConfigInput } from '../../../src/core/config/schema.js'
 import { proposeConfig } from '../../../src/fleet/propose-config.js'
 import { setFleetFlags } from '../../../src/fleet/set-fleet-flags.js'
 import { createPool } from '../../../src/index.js'
-import { eventually } from '../library/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
 import { type FleetFixture, startFleet } from './fleet-fixture.js'
 
 describe('fleet faults over a real etcd cluster', { timeout: 240_000 }, () => {
