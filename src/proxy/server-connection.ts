@@ -5,7 +5,6 @@ import type { Budget } from '../backend/tier-budget.js'
 import { FreshetError, NodeUnavailableError } from '../core/errors.js'
 import {
   BackendCode,
-  close as closeMessage,
   decodeBackendKeyData,
   decodeErrorFields,
   decodeParameterStatus,
@@ -16,6 +15,7 @@ import {
   TERMINATE,
 } from '../protocol/index.js'
 import { ServerLogin } from './auth/server-login.js'
+import { ServerStatementCache } from './prepared-statements.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
@@ -36,13 +36,6 @@ export interface ServerConnectionOptions {
   maxPrepared: number
   /** statement_timeout (ms) sent at login, for replica connections (`pools.replica_statement_timeout_ms`). */
   statementTimeoutMs?: number
-}
-
-/** A prepared statement freshet closes to stay within the cache bound, with the Close that does it. */
-export interface Evicted {
-  readonly name: string
-  readonly key: string
-  readonly close: Buffer
 }
 
 /** Receives what the server sends while a client holds the connection. */
@@ -75,29 +68,27 @@ export class ServerStartupError extends FreshetError {
 /**
  * A logged-in server connection. A client session attaches itself as the sink while it holds the
  * connection; the pool keeps it otherwise. Tracks the server's parameters, its cancel key and the
- * prepared statements freshet created on it (an LRU of server-side names).
+ * prepared statements freshet created on it (`statements`, an LRU of server-side names). Only this
+ * class writes its socket: a client session sends with write(), or queue() then flush() for a batch.
  *
  * @example
  * const conn = await ServerConnection.connect({ node: 'primary', host, port, user: 'app', database: 'db', password, connectTimeoutMs: 1000, maxPrepared: 1000 })
- * conn.attach(sink); conn.socket.write(query('SELECT 1'))
+ * conn.attach(sink); conn.write(query('SELECT 1'))
  */
 export class ServerConnection {
   readonly node: string
   readonly key: string
   readonly host: string
   readonly port: number
-  readonly socket: Socket
+  readonly #socket: Socket
   readonly createdAt = Date.now()
   /** Logged in with the replica statement_timeout: it must not serve the node once it is the primary. */
   readonly replicaTimeout: boolean
   readonly parameters = new Map<string, string>()
   pid = 0
   secretKey: Buffer = Buffer.alloc(4)
-  /** Server-side prepared statements, name -> key (text and parameter types), least recently used first. */
-  readonly #prepared = new Map<string, string>()
-  readonly #maxPrepared: number
-  /** The Parse message (identity) that defined the server's unnamed statement, or null. */
-  unnamedParse: Buffer | null = null
+  /** Server-side prepared statements and the unnamed statement (changed only by ClientStatements). */
+  readonly statements: ServerStatementCache
   /** Settings freshet applied for the clients it served (see startup-settings.ts), by lower-case name. */
   settings = new Map<string, string>()
   /** The tier budget slot this connection holds while lent (`pools.tier_budgets`), or null. */
@@ -107,6 +98,9 @@ export class ServerConnection {
   lastUsed = Date.now()
   #closed = false
   #sink: ServerSink | null = null
+  // what goes to the server for the batch being sent (see queue())
+  #outRun: Buffer | null = null
+  readonly #outParts: Buffer[] = []
   readonly #reader = new FrameReader({ transientChunks: true })
   /** The handler for the current phase: login, then the attached sink or the idle watcher. */
   #onChunk: (chunk: Buffer) => void = () => {}
@@ -121,8 +115,8 @@ export class ServerConnection {
     this.key = `${options.user}\0${options.database}`
     this.host = options.host
     this.port = options.port
-    this.socket = socket
-    this.#maxPrepared = options.maxPrepared
+    this.#socket = socket
+    this.statements = new ServerStatementCache(options.maxPrepared)
     this.replicaTimeout = (options.statementTimeoutMs ?? 0) > 0
   }
 
@@ -260,7 +254,7 @@ export class ServerConnection {
       } else this.#reader.feedRaw(chunk, this.#onIdleFrame)
     } catch (err) {
       this.#lost(err as Error)
-      this.socket.destroy()
+      this.#socket.destroy()
     }
   }
 
@@ -283,45 +277,50 @@ export class ServerConnection {
     this.lastUsed = Date.now()
   }
 
-  /**
-   * The statement the server has under `name`, as its key (see the client session's `Statement.key`),
-   * or undefined; a hit marks it recently used.
-   */
-  preparedKey(name: string): string | undefined {
-    const key = this.#prepared.get(name)
-    if (key === undefined) return undefined
-    this.#prepared.delete(name)
-    this.#prepared.set(name, key)
-    return key
+  /** Sends bytes to the server now. */
+  write(bytes: Buffer): void {
+    this.#socket.write(bytes)
   }
 
   /**
-   * Records a statement freshet is creating under `name`; returns Close messages for the ones it
-   * evicts (their CloseComplete answers are the caller's to swallow).
+   * Queues bytes for the server; flush() sends what is queued. A batch goes out as one write: pieces
+   * that lie next to each other in memory (a client's B/E/S received in one chunk) extend one view,
+   * others are concatenated at the end. One socket.write per batch instead of cork + a write per
+   * message + uncork (writev): each write costs a pass through the stream machinery, more than
+   * copying a few hundred bytes.
    */
-  addPrepared(name: string, key: string): Evicted[] | null {
-    this.#prepared.set(name, key)
-    if (this.#prepared.size <= this.#maxPrepared) return null
-    const evicted: Evicted[] = []
-    for (const [old, oldKey] of this.#prepared) {
-      if (this.#prepared.size <= this.#maxPrepared) break
-      this.#prepared.delete(old)
-      evicted.push({ name: old, key: oldKey, close: closeMessage('S', old) })
+  queue(piece: Buffer): void {
+    const run = this.#outRun
+    if (run !== null && run.buffer === piece.buffer && run.byteOffset + run.length === piece.byteOffset) {
+      this.#outRun = Buffer.from(run.buffer, run.byteOffset, run.length + piece.length)
+      return
     }
-    return evicted
+    if (run !== null) this.#outParts.push(run)
+    this.#outRun = piece
+  }
+
+  /** Sends what queue() gathered, in one write. */
+  flush(): void {
+    const run = this.#outRun
+    if (run === null) return
+    this.#outRun = null
+    if (this.#outParts.length === 0) {
+      this.#socket.write(run)
+      return
+    }
+    this.#outParts.push(run)
+    this.#socket.write(Buffer.concat(this.#outParts))
+    this.#outParts.length = 0
   }
 
   /**
-   * Puts back a statement whose eviction Close the server never ran (an error earlier in the batch made
-   * it skip everything up to Sync): it is still there, and the next addPrepared evicts it again.
+   * The client reads slower than the server sends: stop reading the server until `client` drains
+   * (no-op when already paused).
    */
-  restorePrepared(name: string, key: string): void {
-    if (!this.#prepared.has(name)) this.#prepared.set(name, key)
-  }
-
-  /** Forgets a statement whose Parse failed, or that is being closed. */
-  forgetPrepared(name: string): void {
-    this.#prepared.delete(name)
+  pauseUntilDrained(client: Socket): void {
+    if (this.#socket.isPaused()) return
+    this.#socket.pause()
+    client.once('drain', () => this.#socket.resume())
   }
 
   /** Closes the connection (Terminate, then end). */
@@ -330,7 +329,7 @@ export class ServerConnection {
     this.#closed = true
     this.#sink = null
     this.onClose?.(this)
-    if (!this.socket.destroyed) this.socket.end(TERMINATE)
-    this.socket.destroySoon()
+    if (!this.#socket.destroyed) this.#socket.end(TERMINATE)
+    this.#socket.destroySoon()
   }
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Classifier } from '../../../src/core/classify/classifier.js'
-import { freshnessFromOptions, freshnessFromStartup } from '../../../src/proxy/client-session.js'
+import { freshnessFromOptions, freshnessFromStartup } from '../../../src/proxy/client-startup.js'
 import { localOutsideTransaction, SessionState, type TxStatus } from '../../../src/session/session-state.js'
 
 await Classifier.loadParser()

@@ -1,0 +1,233 @@
+// A proxy client's units of work: a job per simple Query, function call or extended-protocol batch
+// (Parse/Bind/Describe/Execute/Close up to Sync or Flush), and freshet's own answer to a batch that
+// only sets freshet.freshness.
+
+import type { Span } from '@opentelemetry/api'
+import type { Classification } from '../core/classify/classification.js'
+import {
+  BIND_COMPLETE,
+  commandComplete,
+  decodeQuery,
+  FrontendCode,
+  NO_DATA,
+  noticeResponse,
+  PARSE_COMPLETE,
+  readyForQuery,
+  type TransactionStatus,
+} from '../protocol/index.js'
+import { localOutsideTransaction, onlyFreshetSettings, type SessionState } from '../session/session-state.js'
+import { failSpan } from '../telemetry/statement-span.js'
+import type { BatchItem, ClientStatements } from './prepared-statements.js'
+
+/** What PostgreSQL answers to SET LOCAL outside a transaction block (before its SET), and then ignores it. */
+export const SET_LOCAL_WARNING = noticeResponse({
+  severity: 'WARNING',
+  code: '25P01',
+  message: 'SET LOCAL can only be used in transaction blocks',
+})
+
+// every message: 1 byte code, then int32 length that counts itself but not the code
+const HEADER_LENGTH = 5
+
+/** ParameterDescription with no parameters. */
+const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
+
+/** One unit of a client's work, from its arrival to its ReadyForQuery. */
+export interface Job {
+  readonly kind: 'simple' | 'extended' | 'function'
+  /** Simple query or function call: the message. */
+  readonly whole: Buffer | null
+  readonly items: BatchItem[] | null
+  /** The statement that routes the job (for a batch of several, set at dispatch). */
+  sql: string | null
+  /** An extended batch of several statements: their distinct texts in order, else null. */
+  readonly texts: readonly string[] | null
+  /** ReadyForQuery answers still expected (0 for a batch ended by Flush). */
+  syncs: number
+  classification: Classification | null
+  failed: boolean
+  /** performance.now() when the message (or the batch's last message) arrived. */
+  receivedAt: number
+  startedAt: number
+  /** Some of the server's answer reached the client: the job can no longer move to another node. */
+  answered: boolean
+  /** Already moved once after a backend failure. */
+  retried: boolean
+  /** A replica cancelled it for a recovery conflict (that message); it moves at ReadyForQuery. */
+  conflict: string | null
+  /** The statement's trace span (a no-op without an OpenTelemetry SDK), ended when the server answers. */
+  span: Span | null
+}
+
+/** A job as received: nothing decided, answered or sent yet. */
+export function newJob(
+  kind: Job['kind'],
+  whole: Buffer | null,
+  items: BatchItem[] | null,
+  sql: string | null,
+  texts: readonly string[] | null,
+  syncs: number,
+): Job {
+  return {
+    kind,
+    whole,
+    items,
+    sql,
+    texts,
+    syncs,
+    classification: null,
+    failed: false,
+    receivedAt: performance.now(),
+    startedAt: 0,
+    answered: false,
+    retried: false,
+    conflict: null,
+    span: null,
+  }
+}
+
+/** Ends a job's span, failed with `err` unless it is null. */
+export function endSpan(job: Job, err: unknown): void {
+  const span = job.span
+  if (span === null) return
+  job.span = null
+  if (err !== null) failSpan(span, err)
+  span.end()
+}
+
+/**
+ * Turns a logged-in client's messages into jobs: a simple Query or a FunctionCall is one; extended-
+ * protocol messages gather into a batch until Sync or Flush ends it (a Query or FunctionCall ends an
+ * open batch first).
+ * @example
+ * if (!jobs.accept(code, whole, push)) handleCopyOrTerminate(code, whole)
+ */
+export class JobAssembler {
+  readonly #statements: ClientStatements
+  #items: BatchItem[] | null = null
+
+  constructor(statements: ClientStatements) {
+    this.#statements = statements
+  }
+
+  /**
+   * Takes one message (`whole`: code, length, body) and hands each job it completes to `push`.
+   * Returns false for a message that makes no job (CopyData, CopyDone, CopyFail, Terminate, unknown).
+   */
+  accept(code: number, whole: Buffer, push: (job: Job) => void): boolean {
+    switch (code) {
+      case FrontendCode.Query: {
+        this.#end(0, push)
+        push(newJob('simple', whole, null, decodeQuery(whole.subarray(HEADER_LENGTH)), null, 1))
+        return true
+      }
+      case FrontendCode.Parse:
+      case FrontendCode.Bind:
+      case FrontendCode.Describe:
+      case FrontendCode.Close:
+      case FrontendCode.Execute:
+        this.#push(code, whole)
+        return true
+      case FrontendCode.Sync:
+        this.#push(code, whole)
+        this.#end(1, push)
+        return true
+      case FrontendCode.Flush:
+        this.#push(code, whole)
+        this.#end(0, push)
+        return true
+      case FrontendCode.FunctionCall:
+        this.#end(0, push)
+        push(newJob('function', whole, null, null, null, 1))
+        return true
+      default:
+        return false
+    }
+  }
+
+  #push(code: number, whole: Buffer): void {
+    const item = this.#statements.describe(code, whole)
+    if (this.#items === null) this.#items = [item]
+    else this.#items.push(item)
+  }
+
+  /** Ends the open batch (if any) as a job expecting `syncs` ReadyForQuery answers. */
+  #end(syncs: number, push: (job: Job) => void): void {
+    const items = this.#items
+    if (!items) return
+    this.#items = null
+    // the statements it is about; the common batch has one (P/B/D/E/S, B/E/S): no allocation then
+    let sql: string | null = null
+    let texts: string[] | null = null
+    for (const item of items) {
+      const text = item.text
+      if (text === null || text === sql) continue
+      if (sql === null) sql = text
+      else if (texts === null) texts = [sql, text]
+      else if (!texts.includes(text)) texts.push(text)
+    }
+    push(newJob('extended', null, items, sql, texts, syncs))
+  }
+}
+
+/**
+ * `SET freshet.freshness = ...` over the extended protocol (postgres.js, JDBC and others send every
+ * statement that way): answered by freshet like the simple-protocol form, never sent to the server.
+ * Only a batch about that one statement qualifies (Parse, Bind, Describe, Execute of the portal it
+ * binds, Sync, Flush); anything else in it and the batch goes to the server as it is (null).
+ */
+export function answerSettingsBatch(
+  job: Job,
+  c: Classification,
+  state: SessionState,
+  txStatus: TransactionStatus,
+): Buffer | null {
+  const items = job.items!
+  let bound = false
+  for (const item of items) {
+    switch (item.code) {
+      case FrontendCode.Parse:
+      case FrontendCode.Bind:
+        if (item.text !== job.sql) return null
+        if (item.code === FrontendCode.Bind) bound = true
+        break
+      case FrontendCode.Describe:
+        if (item.statementTarget ? item.text !== job.sql : !bound) return null
+        break
+      case FrontendCode.Execute:
+        if (!bound) return null
+        break
+      case FrontendCode.Sync:
+      case FrontendCode.Flush:
+        break
+      default:
+        return null
+    }
+  }
+  if (!onlyFreshetSettings(c)) return null
+  const out: Buffer[] = []
+  for (const item of items) {
+    switch (item.code) {
+      case FrontendCode.Parse:
+        out.push(PARSE_COMPLETE)
+        break
+      case FrontendCode.Bind:
+        out.push(BIND_COMPLETE)
+        break
+      case FrontendCode.Describe:
+        if (item.statementTarget) out.push(NO_PARAMETERS)
+        out.push(NO_DATA)
+        break
+      case FrontendCode.Execute: {
+        const inTransaction = txStatus !== 'I'
+        if (localOutsideTransaction(c, inTransaction)) out.push(SET_LOCAL_WARNING)
+        out.push(commandComplete(state.consumeSettings(c, inTransaction)!))
+        break
+      }
+      case FrontendCode.Sync:
+        out.push(readyForQuery(txStatus))
+        break
+    }
+  }
+  return Buffer.concat(out)
+}
