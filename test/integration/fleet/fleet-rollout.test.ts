@@ -75,19 +75,15 @@ describe('fleet rollout over a real etcd cluster', { timeout: 240_000 }, () => {
         'strict',
       )
     }
+    // majority: the round commits at two answers; a third that answers later is not waited for
     const status = await readFleetStatus(f.store)
-    assert.deepEqual(
-      status.instances.map((i) => [i.instance, i.ack?.ok]),
-      [
-        ['library_c', true],
-        ['proxy_a', true],
-        ['proxy_b', true],
-      ],
-    )
+    const answers = status.instances.map((i) => i.ack?.ok)
+    assert.ok(answers.filter((ok) => ok === true).length >= 2, JSON.stringify(answers))
+    assert.ok(!answers.includes(false), JSON.stringify(answers))
     await eventually('members report version 2', async () =>
       (await f.store.members()).every((m) => m.version === 2),
     )
-    assert.match(formatFleetStatus(await readFleetStatus(f.store)), /proxy_a\s+proxy\s+2\s+yes\s+acked 2/)
+    assert.match(formatFleetStatus(await readFleetStatus(f.store)), /proxy_a\s+proxy\s+2\s+yes\s+(acked 2|-)/)
   })
 
   it('a proposal one instance refuses is applied nowhere under quorum all', async () => {
