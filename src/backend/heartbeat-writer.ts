@@ -4,6 +4,40 @@
 import pg from 'pg'
 import { withTimeout } from './node-monitor.js'
 
+/** A connection the writer can send SQL over. */
+export interface HeartbeatConnection {
+  query(sql: string): Promise<unknown>
+  end(): Promise<void>
+}
+
+/** The engine-specific half of the heartbeat: how to connect, the two statements, which errors last. */
+export interface HeartbeatDialect {
+  connect(url: string, timeoutMs: number, onError: () => void): Promise<HeartbeatConnection>
+  createSql(table: string): string
+  writeSql(table: string): string
+  /** Errors that will not go away by retrying (permissions, read-only server, missing schema). */
+  isLasting(err: Error & { code?: string }): boolean
+}
+
+/** PostgreSQL: timestamptz from clock_timestamp(), ON CONFLICT. */
+export const PG_HEARTBEAT: HeartbeatDialect = Object.freeze({
+  async connect(url: string, timeoutMs: number, onError: () => void): Promise<HeartbeatConnection> {
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: timeoutMs,
+      application_name: 'freshet-heartbeat',
+    })
+    client.on('error', onError)
+    await client.connect()
+    return client
+  },
+  createSql: (table: string) =>
+    `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`,
+  writeSql: (table: string) =>
+    `INSERT INTO ${table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts`,
+  isLasting: (e: Error & { code?: string }) => e.code === '42501' || e.code === '25006' || e.code === '42P01',
+})
+
 export interface HeartbeatWriterOptions {
   readonly table: string
   readonly intervalMs: number
@@ -13,12 +47,14 @@ export interface HeartbeatWriterOptions {
   /** Called once when the table cannot be created or written, with the reason. */
   readonly onUnavailable: (reason: string) => void
   readonly onAvailable: () => void
+  /** The engine's statements and connections; PostgreSQL's by default. */
+  readonly dialect?: HeartbeatDialect
 }
 
 /** One row per freshet instance would grow without bound; one shared row (id 1) is enough for lag. */
 export class HeartbeatWriter {
   readonly #o: HeartbeatWriterOptions
-  #client: pg.Client | null = null
+  #client: HeartbeatConnection | null = null
   #url: string | null = null
   #timer: NodeJS.Timeout | null = null
   #stopped = false
@@ -43,9 +79,7 @@ export class HeartbeatWriter {
       const client = await this.#connect()
       if (!this.#ready) {
         await withTimeout(
-          client.query(
-            `CREATE TABLE IF NOT EXISTS ${this.#o.table} (id int PRIMARY KEY, ts timestamptz NOT NULL)`,
-          ),
+          client.query(this.#dialect.createSql(this.#o.table)),
           this.#o.timeoutMs * 4,
           'creating the heartbeat table timed out',
         )
@@ -54,9 +88,7 @@ export class HeartbeatWriter {
         this.#o.onAvailable()
       }
       await withTimeout(
-        client.query(
-          `INSERT INTO ${this.#o.table} (id, ts) VALUES (1, clock_timestamp()) ON CONFLICT (id) DO UPDATE SET ts = excluded.ts`,
-        ),
+        client.query(this.#dialect.writeSql(this.#o.table)),
         this.#o.timeoutMs,
         'heartbeat write timed out',
       )
@@ -64,7 +96,7 @@ export class HeartbeatWriter {
       return true
     } catch (err) {
       const e = err as Error & { code?: string }
-      const lasting = e.code === '42501' || e.code === '25006' || e.code === '42P01'
+      const lasting = this.#dialect.isLasting(e)
       // Permission problems and read-only primaries are lasting: say so once; connection trouble is the
       // health monitor's business.
       if (!this.#reportedUnavailable && lasting) {
@@ -107,17 +139,15 @@ export class HeartbeatWriter {
     return retryDelayMs(this.#o.intervalMs, this.#failures)
   }
 
-  async #connect(): Promise<pg.Client> {
+  get #dialect(): HeartbeatDialect {
+    return this.#o.dialect ?? PG_HEARTBEAT
+  }
+
+  async #connect(): Promise<HeartbeatConnection> {
     const url = this.#o.primaryUrl()
     if (this.#client && this.#url === url) return this.#client
     this.#drop()
-    const client = new pg.Client({
-      connectionString: url,
-      connectionTimeoutMillis: this.#o.timeoutMs,
-      application_name: 'freshet-heartbeat',
-    })
-    client.on('error', () => this.#drop())
-    await client.connect()
+    const client = await this.#dialect.connect(url, this.#o.timeoutMs, () => this.#drop())
     this.#client = client
     this.#url = url
     this.#ready = false

@@ -15,7 +15,13 @@ export interface NodeReading {
   /** Lag in ms measured on this node, or null when unknown. Primaries report 0. */
   readonly lagMs: number | null
   /** Where lagMs came from. */
-  readonly lagSource: 'primary' | 'caught_up' | 'heartbeat' | 'replay_timestamp' | null
+  readonly lagSource:
+    | 'primary'
+    | 'caught_up'
+    | 'heartbeat'
+    | 'replay_timestamp'
+    | 'seconds_behind_source'
+    | null
   readonly replayPaused: boolean | null
   /** Timeline of a primary (from its WAL file name), used to pick the newest primary after a failover. */
   readonly timeline: number | null

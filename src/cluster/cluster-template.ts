@@ -151,7 +151,7 @@ async function runSql(socketDir: string, database: string, sql: string): Promise
 }
 
 /** Runs a command as `bins.runAs` and rejects with its output when it fails. */
-export function run(bins: PgBinaries, command: string, args: string[]): Promise<string> {
+export function run(bins: Pick<PgBinaries, 'runAs'>, command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const runAs = bins.runAs
     const child = spawn(command, args, {

@@ -12,5 +12,12 @@ export {
 export { type FaultMode, FaultRelay, type FaultRelayOptions, startFaultRelay } from './fault-relay.js'
 export type { ClusterNode, ClusterOptions } from './local-cluster.js'
 export { LocalCluster, startCluster } from './local-cluster.js'
+export { type MariadbBinaries, resolveMariadbBinaries } from './mariadb-binaries.js'
+export {
+  MariadbCluster,
+  type MariadbClusterOptions,
+  type MariadbNode,
+  startMariadbCluster,
+} from './mariadb-cluster.js'
 export { type PgBinaries, resolvePgBinaries } from './pg-binaries.js'
 export type { StopMode } from './postgres-server.js'

@@ -1,7 +1,7 @@
 // Reads and writes freshet's propagation headers (X-DB-Route-Hint, X-Primary-LSN, traceparent): shared by the HTTP and messaging helpers.
 
 import { debuglog } from 'node:util'
-import { parseLsn } from '../core/lsn.js'
+import { isReadToken, laterToken } from '../core/read-token.js'
 import type { ContextStore } from './context.js'
 
 /** Request header naming a freshness tier, or `primary`, for the reads of this request. */
@@ -71,18 +71,16 @@ export function contextFromHeaders(
       })
   }
   const tokens = typeof values.lsn === 'string' ? [values.lsn] : (values.lsn ?? [])
-  let best: bigint | null = null
   for (const token of tokens) {
     if (token === undefined) continue
-    const lsn = parseLsn(token)
-    if (lsn === null) {
-      debug('ignored read-your-writes token: not a PostgreSQL LSN', { header: LSN_HEADER, value: token })
+    if (!isReadToken(token)) {
+      debug('ignored read-your-writes token: not a PostgreSQL LSN or a GTID position', {
+        header: LSN_HEADER,
+        value: token,
+      })
       continue
     }
-    if (best === null || lsn > best) {
-      best = lsn
-      patch.minLsn = token.trim()
-    }
+    patch.minLsn = laterToken(patch.minLsn, token.trim())
   }
   if (values.traceparent !== undefined) {
     if (TRACEPARENT.test(values.traceparent)) patch.traceparent = values.traceparent
@@ -102,7 +100,7 @@ export function tokenOf(store: ContextStore | undefined): string | undefined {
   const given = store.minLsn
   if (!own) return given
   if (!given) return own
-  return (parseLsn(own) ?? -1n) >= (parseLsn(given) ?? -1n) ? own : given
+  return laterToken(own, given)
 }
 
 /** The route hint a scope hands on: `primary` under withPrimary, else its tier. */

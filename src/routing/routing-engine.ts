@@ -2,13 +2,11 @@
 // The library and the proxy own their connections; this owns where each statement goes.
 
 import { EventEmitter } from 'node:events'
-import pg from 'pg'
-import { HeartbeatWriter } from '../backend/heartbeat-writer.js'
-import { NodeMonitor, type NodeReading } from '../backend/node-monitor.js'
+import type pg from 'pg'
+import type { NodeReading } from '../backend/node-monitor.js'
 import { TopologyTracker } from '../backend/topology-tracker.js'
 import { VolatilityCache } from '../backend/volatility-cache.js'
 import type { Classification } from '../core/classify/classification.js'
-import { Classifier } from '../core/classify/classifier.js'
 import { assertNewerVersion } from '../core/config/parse-config.js'
 import type { FreshetConfig, NodeConfig } from '../core/config/schema.js'
 import { parseLsn } from '../core/lsn.js'
@@ -21,6 +19,13 @@ import { withDecideNs } from '../core/route/with-decide-ns.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import type { TopologyView } from '../core/topology/node-state.js'
 import type { EngineEvents } from '../telemetry/telemetry-source.js'
+import {
+  type EngineDriver,
+  type EngineHeartbeat,
+  type EngineMonitor,
+  POSTGRES_DRIVER,
+  type StatementClassifier,
+} from './engine-driver.js'
 
 /** A decision with the classification it was made from. */
 export interface Routed {
@@ -32,12 +37,13 @@ const DRY_RUN = Object.freeze({ dryRun: true })
 
 export class RoutingEngine extends EventEmitter<EngineEvents> {
   #config: FreshetConfig
-  #classifier: Classifier
+  readonly #driver: EngineDriver
+  #classifier: StatementClassifier
   #decider: Decider
   readonly tracker: TopologyTracker
-  readonly #monitors = new Map<string, NodeMonitor>()
+  readonly #monitors = new Map<string, EngineMonitor>()
   readonly #readings = new Map<string, NodeReading>()
-  #heartbeat: HeartbeatWriter | null = null
+  #heartbeat: EngineHeartbeat | null = null
   readonly volatility = new VolatilityCache()
   #primaryMark: { lsn: bigint; at: number } | null = null
   #started = false
@@ -47,10 +53,15 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   /** Replicas set by discovery, used instead of `cluster.replicas` (kept across reloads); null = config's. */
   #replicaOverride: readonly NodeConfig[] | null = null
 
-  constructor(config: FreshetConfig) {
+  /**
+   * @param driver the engine-specific parts (parser, monitors, heartbeat, tokens); PostgreSQL's by default,
+   *   `freshet/mysql` passes MySQL/MariaDB's.
+   */
+  constructor(config: FreshetConfig, driver: EngineDriver = POSTGRES_DRIVER) {
     super()
     this.#config = config
-    this.#classifier = Classifier.createSync(classifierOptions(config))
+    this.#driver = driver
+    this.#classifier = driver.createClassifier(config)
     this.tracker = new TopologyTracker(config, {
       events: {
         onPrimaryChange: (from, to) => {
@@ -61,7 +72,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
         onHealthChange: (node, healthy) => this.emit('health', node, healthy),
       },
     })
-    this.#decider = new Decider(config)
+    this.#decider = new Decider(config, { tokens: driver.tokens })
   }
 
   get config(): FreshetConfig {
@@ -72,11 +83,11 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
-    await Classifier.loadParser()
+    await this.#driver.loadParser()
     this.#syncMonitors()
     const hb = this.#config.lag.heartbeat
     if (hb.enabled) {
-      this.#heartbeat = new HeartbeatWriter({
+      this.#heartbeat = this.#driver.createHeartbeat({
         table: hb.table,
         intervalMs: hb.interval_ms,
         timeoutMs: this.#config.health.timeout_ms,
@@ -96,9 +107,11 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     // reports unhealthy; it does not block start).
     await Promise.all([...this.#monitors.values()].map((m) => m.probe()))
     for (const m of this.#monitors.values()) m.start()
-    await this.volatility
-      .load((sql, params) =>
-        runOnce(this.#nodeUrl(this.tracker.primary), sql, params, this.#config.health.timeout_ms * 4),
+    await this.#driver
+      .loadVolatility(
+        this.volatility,
+        this.#nodeUrl(this.tracker.primary),
+        this.#config.health.timeout_ms * 4,
       )
       .catch((err) => this.emit('log', 'warn', `function volatility not loaded: ${(err as Error).message}`))
   }
@@ -205,10 +218,22 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
    * or false after `timeoutMs`.
    */
   async waitForReplay(lsn: string, timeoutMs: number): Promise<boolean> {
-    const target = parseLsn(lsn)
+    const order = this.#driver.tokens
+    const target = order.parse(lsn)
     if (target === null) return false
     const deadline = Date.now() + timeoutMs
-    while (replicasAtLsn(this.tracker.view(), target).length === 0) {
+    const reached = () => replicasAtLsn(this.tracker.view(), lsn, order).length > 0
+    if (reached()) return true
+    if (this.#driver.waitForToken) {
+      // The replicas wait for the token themselves (MariaDB MASTER_GTID_WAIT); the one that reached it
+      // is probed again so the decision sees its new position.
+      const replicas = [...this.#monitors.values()].filter((m) => m.name !== this.tracker.primary)
+      const node = await this.#driver.waitForToken(lsn, replicas, timeoutMs)
+      if (node === null) return false
+      await this.#monitors.get(node)?.probe()
+      return reached()
+    }
+    while (!reached()) {
       const left = deadline - Date.now()
       if (left <= 0 || this.#stopped) return false
       await Promise.race([this.#refreshReplicas(), sleep(Math.min(left, 50))])
@@ -297,8 +322,8 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   #apply(next: FreshetConfig): void {
     const before = this.#config.controls
     this.#config = next
-    this.#classifier = Classifier.createSync(classifierOptions(next))
-    this.#decider = new Decider(next)
+    this.#classifier = this.#driver.createClassifier(next)
+    this.#decider = new Decider(next, { tokens: this.#driver.tokens })
     this.tracker.setNodes(next, this.#replicaOverride ?? next.cluster.replicas)
     if (this.#started) this.#syncMonitors()
     this.emit('config', next)
@@ -341,7 +366,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     }
     for (const node of nodes) {
       if (this.#monitors.has(node.name)) continue
-      const monitor = new NodeMonitor({
+      const monitor = this.#driver.createMonitor({
         name: node.name,
         url: node.url,
         intervalMs,
@@ -360,9 +385,10 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     const breaker = this.tracker.breaker(name)
     if (reading.ok) breaker?.success()
     else breaker?.failure()
-    if (reading.ok && reading.inRecovery === false && reading.lsn && name === this.tracker.primary) {
-      this.#primaryMark = { lsn: parseLsn(reading.lsn) ?? 0n, at: reading.at }
-    }
+    const primaryLsn =
+      reading.ok && reading.inRecovery === false && reading.lsn ? parseLsn(reading.lsn) : null
+    if (primaryLsn !== null && name === this.tracker.primary)
+      this.#primaryMark = { lsn: primaryLsn, at: reading.at }
     this.tracker.record(name, reading)
   }
 
@@ -378,36 +404,6 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
       this.#refreshing = null
     })
     return this.#refreshing
-  }
-}
-
-function classifierOptions(config: FreshetConfig) {
-  return {
-    writeFunctions: [...config.routing.write_functions],
-    readOnlyFunctions: [...config.routing.read_only_functions],
-    engine: config.classifier.engine,
-    rules: config.classifier.rules.map((r) => ({ ...r })),
-    cacheSize: config.classifier.cache_size,
-  }
-}
-
-async function runOnce(
-  url: string,
-  sql: string,
-  params: unknown[] | undefined,
-  timeoutMs: number,
-): Promise<pg.QueryResult> {
-  const client = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: timeoutMs,
-    application_name: 'freshet',
-  })
-  client.on('error', () => {})
-  await client.connect()
-  try {
-    return await client.query(sql, params)
-  } finally {
-    await client.end().catch(() => {})
   }
 }
 

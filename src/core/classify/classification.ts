@@ -24,6 +24,7 @@ export type ClassReason =
   | 'call'
   | 'do'
   | 'copy_from'
+  | 'load_data' // MySQL/MariaDB LOAD DATA / LOAD XML
   | 'lock'
   | 'write_function' // nextval, setval, pg_advisory_lock, routing.write_functions ...
   | 'explain_analyze_write'

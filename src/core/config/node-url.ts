@@ -5,7 +5,7 @@ export type UrlEngine = 'postgres' | 'mysql'
 
 const SCHEMES: Readonly<Record<UrlEngine, readonly string[]>> = {
   postgres: ['postgres', 'postgresql'],
-  mysql: ['mysql'],
+  mysql: ['mysql', 'mariadb'],
 }
 
 // scheme://[userinfo@]host[:port][/database][?params]; the host may be a bracketed IPv6 address

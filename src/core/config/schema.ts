@@ -2,6 +2,7 @@
 // JSON Schema file users point their editor at.
 
 import { z } from 'zod'
+import { EngineSchema, engineOfUrl } from './engine-schema.js'
 import { FleetSchema } from './fleet-schema.js'
 import { nodeUrlIssue } from './node-url.js'
 
@@ -56,6 +57,7 @@ const poolCommon = {
 export const ConfigSchema = z
   .strictObject({
     version: z.number().int().nonnegative().default(1),
+    engine: EngineSchema,
     cluster: z.strictObject({
       primary: NodeSchema,
       replicas: z.array(NodeSchema).default([]),
@@ -244,7 +246,12 @@ function nodeUrls(cfg: LooseConfig): { path: (string | number)[]; url: unknown }
 function crossReferences(cfg: LooseConfig, ctx: z.RefinementCtx): void {
   const issue = (path: (string | number)[], message: string) =>
     ctx.addIssue({ code: 'custom', path, message })
-  const engine = cfg.engine === 'mysql' ? 'mysql' : 'postgres'
+  // engine: mysql, or left out with a mysql:// / mariadb:// primary URL (docs/mysql.md)
+  const primaryUrl = cfg.cluster?.primary?.url
+  const engine =
+    cfg.engine === 'mysql' || cfg.engine === 'postgres'
+      ? cfg.engine
+      : ((typeof primaryUrl === 'string' ? engineOfUrl(primaryUrl) : null) ?? 'postgres')
   for (const { path, url } of nodeUrls(cfg)) {
     const problem = typeof url === 'string' && url !== '' ? nodeUrlIssue(url, engine) : null
     if (problem) issue(path, problem)

@@ -2,7 +2,6 @@
 
 import type { Classification, ClassReason } from '../classify/classification.js'
 import type { FreshetConfig } from '../config/schema.js'
-import { hasReplayed, parseLsn } from '../lsn.js'
 import { createPolicy } from '../policy/create-policy.js'
 import type { ReplicaPolicy } from '../policy/replica-policy.js'
 import { FallbackLimiter } from '../tiers/fallback-limiter.js'
@@ -10,6 +9,7 @@ import { type ResolvedTier, TierResolver } from '../tiers/tier-resolver.js'
 import type { NodeState, TopologyView } from '../topology/node-state.js'
 import type { Decision, DecisionReason, TargetRole } from './decision.js'
 import type { RoutingContext, SessionView } from './routing-context.js'
+import { LSN_ORDER, type TokenOrder } from './token-order.js'
 
 /** pg_proc.provolatile: immutable, stable, volatile. */
 export type Volatility = 'i' | 's' | 'v'
@@ -56,6 +56,8 @@ export interface DeciderOptions {
   readonly random?: () => number
   /** Epoch ms at creation, for the fallback rate buckets (which start full). */
   readonly now?: number
+  /** How tokens compare with node positions: LSNs (default) or, for MySQL/MariaDB, GTID sets. */
+  readonly tokens?: TokenOrder
 }
 
 /**
@@ -110,7 +112,8 @@ export class Decider {
   #cachedPrimary = ''
   /** The last token parsed: a session's reads repeat their token, and parsing one costs a regex and a BigInt. */
   #lastTokenText = ''
-  #lastToken: bigint | null = null
+  #lastToken: unknown = null
+  readonly #tokens: TokenOrder
 
   constructor(config: FreshetConfig, options: DeciderOptions = {}) {
     this.#tiers = new TierResolver(config)
@@ -124,6 +127,7 @@ export class Decider {
     this.#stickyMs = config.consistency.sticky_after_write_ms
     this.#readOnlyFunctions = new Set(config.routing.read_only_functions.map((f) => f.toLowerCase()))
     this.#controls = config.controls
+    this.#tokens = options.tokens ?? LSN_ORDER
   }
 
   /** The tiers this decider knows, for callers that validate a tier name up front. */
@@ -267,7 +271,7 @@ export class Decider {
     ) {
       return this.#read(c, 'sticky_after_write', null, tier, source, domainTable, minLsn)
     }
-    let token: bigint | null = null
+    let token: unknown = null
     if (minLsn !== null) {
       token = this.#token(minLsn)
       if (token === null) {
@@ -292,7 +296,7 @@ export class Decider {
           n.breaker === 'half_open' &&
           input.allowTrial !== undefined &&
           input.dryRun !== true &&
-          (token === null || hasReplayed(n.replayLsn, token))
+          (token === null || this.#tokens.reached(n, token))
         ) {
           if (input.allowTrial(n.name)) {
             scratch.length = 0
@@ -302,7 +306,7 @@ export class Decider {
         continue
       }
       withinBound++
-      if (token !== null && !hasReplayed(n.replayLsn, token)) continue
+      if (token !== null && !this.#tokens.reached(n, token)) continue
       scratch.push(n)
     }
     if (scratch.length > 0) {
@@ -337,7 +341,7 @@ export class Decider {
             n.lagMs === null
           )
             continue
-          if (token !== null && !hasReplayed(n.replayLsn, token)) continue
+          if (token !== null && !this.#tokens.reached(n, token)) continue
           if (best === undefined || n.lagMs < best.lagMs!) best = n
         }
         if (best !== undefined) {
@@ -403,7 +407,7 @@ export class Decider {
       const n = topology.nodes.get(name)
       if (n === undefined || n.role !== 'replica' || !n.healthy || n.breaker !== 'closed') continue
       healthy++
-      if (token !== null && !hasReplayed(n.replayLsn, token)) continue
+      if (token !== null && !this.#tokens.reached(n, token)) continue
       scratch.push(n)
     }
     if (scratch.length > 0) {
@@ -524,9 +528,9 @@ export class Decider {
     })
   }
 
-  #token(text: string): bigint | null {
+  #token(text: string): unknown {
     if (text !== this.#lastTokenText) {
-      this.#lastToken = parseLsn(text)
+      this.#lastToken = this.#tokens.parse(text)
       this.#lastTokenText = text
     }
     return this.#lastToken

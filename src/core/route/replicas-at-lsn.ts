@@ -1,18 +1,22 @@
 // Which replicas have replayed a read-your-writes token: for the async layer that waits for one.
 
-import { hasReplayed, parseLsn } from '../lsn.js'
 import type { NodeState, TopologyView } from '../topology/node-state.js'
+import { LSN_ORDER, type TokenOrder } from './token-order.js'
 
 /**
  * Healthy replicas with a closed breaker whose replay LSN has reached `lsn` (a bigint or text such as
- * `0/16B3748`; invalid text matches nothing). The caller may wait up to `consistency.max_wait_for_sync_ms`
+ * `0/16B3748`; invalid text matches nothing). `order` compares other tokens (MySQL/MariaDB GTIDs). The caller may wait up to `consistency.max_wait_for_sync_ms`
  * for this to become non-empty before deciding, so the decision then finds an eligible replica.
  *
  * @example
  * while (replicasAtLsn(topology(), token).length === 0 && Date.now() < deadline) await lagTick()
  */
-export function replicasAtLsn(topology: TopologyView, lsn: bigint | string): NodeState[] {
-  const token = typeof lsn === 'bigint' ? lsn : parseLsn(lsn)
+export function replicasAtLsn(
+  topology: TopologyView,
+  lsn: bigint | string,
+  order: TokenOrder = LSN_ORDER,
+): NodeState[] {
+  const token = typeof lsn === 'bigint' ? lsn : order.parse(lsn)
   const out: NodeState[] = []
   if (token === null) return out
   for (const name of topology.replicas) {
@@ -22,7 +26,7 @@ export function replicasAtLsn(topology: TopologyView, lsn: bigint | string): Nod
       n.role === 'replica' &&
       n.healthy &&
       n.breaker === 'closed' &&
-      hasReplayed(n.replayLsn, token)
+      order.reached(n, token)
     ) {
       out.push(n)
     }

@@ -2,7 +2,7 @@
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { FreshetConfig } from '../../core/config/schema.js'
-import { parseLsn } from '../../core/lsn.js'
+import { isReadToken } from '../../core/read-token.js'
 import type { ContextStore } from '../context.js'
 import {
   contextFromHeaders,
@@ -81,7 +81,7 @@ export function requestContext(
  */
 export function responseToken(store: ContextStore, options: HttpContextOptions = {}): OutgoingHttpHeaders {
   const lsn = store.writes.lsn
-  if (!lsn || parseLsn(lsn) === null) return {}
+  if (!lsn || !isReadToken(lsn)) return {}
   const out: OutgoingHttpHeaders = {}
   if (options.responseHeader !== false) out[LSN_HEADER] = lsn
   if (options.cookie) {
