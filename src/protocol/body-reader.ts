@@ -41,6 +41,14 @@ export class BodyReader {
     return v
   }
 
+  /** An unsigned int16, as PostgreSQL's pq_getmsgint(msg, 2) reads counts (0-65535). */
+  uint16(): number {
+    this.#need(2)
+    const v = this.buffer.readUInt16BE(this.offset)
+    this.offset += 2
+    return v
+  }
+
   int32(): number {
     this.#need(4)
     const v = this.buffer.readInt32BE(this.offset)

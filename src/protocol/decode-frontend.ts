@@ -72,13 +72,15 @@ export interface ParseMessage {
   paramTypes: number[]
 }
 
-/** Parse ('P'): statement name, query, int16 count, then that many int32 type OIDs. */
+/**
+ * Parse ('P'): statement name, query, int16 count, then that many int32 type OIDs. The count is read
+ * unsigned, as PostgreSQL does (up to 65,535 parameters: postgres.js sends a type per parameter).
+ */
 export function decodeParse(body: Buffer): ParseMessage {
   const r = new BodyReader(body, 'Parse')
   const name = r.cstring()
   const query = r.cstring()
-  const count = r.int16()
-  if (count < 0) r.fail(`negative parameter count ${count}`)
+  const count = r.uint16()
   const paramTypes = new Array<number>(count)
   for (let i = 0; i < count; i++) paramTypes[i] = r.uint32()
   r.done()

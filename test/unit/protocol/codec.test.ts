@@ -54,6 +54,16 @@ describe('frontend messages round trip', () => {
     assert.deepEqual(p.SYNC, Buffer.from([0x53, 0, 0, 0, 4]))
   })
 
+  it('Parse parameter counts are unsigned, as in PostgreSQL: 32,768 and 65,535 types decode', () => {
+    for (const n of [32767, 32768, 65535]) {
+      const types = Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 23 : 0))
+      assert.deepEqual(p.decodeParse(frame(p.parse('big', 'INSERT ...', types)).body).paramTypes, types)
+    }
+    // the count's bytes 0x80 0x00 were once read as -32768 and refused
+    const body = Buffer.concat([Buffer.from('s\0q\0\x80\0', 'latin1'), Buffer.alloc(32768 * 4)])
+    assert.equal(p.decodeParse(body).paramTypes.length, 32768)
+  })
+
   it('password family', () => {
     assert.equal(p.decodePasswordMessage(frame(p.passwordMessage('md5abc')).body), 'md5abc')
     const init = p.decodeSASLInitialResponse(
