@@ -2,7 +2,7 @@
 // compatibility tests: whatever differs is a difference from PostgreSQL.
 
 import type { LocalCluster } from '../../cluster/index.js'
-import { type ProxyFixture, startProxyFixture } from '../proxy-wire/proxy-fixture.js'
+import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
 /** Where a client connects: straight to the primary, or through freshet. */
 export type Side = 'direct' | 'proxy'
