@@ -1,16 +1,33 @@
 // What the admin API, metrics and logs need from a routing engine and its pools: an interface, so the
 // library pool and the proxy plug in the same way.
 
-import type { RoutingEngine } from '../routing/routing-engine.js'
-import type { PoolStats, PoolStatsProvider } from '../telemetry/telemetry-source.js'
+import type { Classification } from '../core/classify/classification.js'
+import type { FreshetConfig } from '../core/config/schema.js'
+import type { Decision } from '../core/route/decision.js'
+import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
+import type { PoolStats, PoolStatsProvider, TelemetrySource } from '../telemetry/telemetry-source.js'
 
 export type { PoolStats, PoolStatsProvider }
 
-/** The part of a RoutingEngine the admin side reads: events, snapshots, config, reload, controls, route. */
-export type AdminEngine = Pick<
-  RoutingEngine,
-  'config' | 'snapshot' | 'reload' | 'setControls' | 'route' | 'explain' | 'on' | 'off' | 'emit'
->
+/**
+ * What the admin API, metrics and logs need from a routing engine, declared here so admin depends on
+ * this interface and not on the engine's implementation (a RoutingEngine is one): telemetry's events,
+ * config and snapshots, plus reload, emergency controls and explain (a dry-run decision).
+ */
+export interface AdminEngine extends TelemetrySource {
+  /** Swaps in a newer config; throws ConfigError when it is not newer. */
+  reload(next: FreshetConfig): void
+  /** Changes emergency controls at once; returns the controls now in force. */
+  setControls(patch: Partial<FreshetConfig['controls']>): FreshetConfig['controls']
+  classify(sql: string): Classification
+  /** Explain: the decision as a dry run, with the classification it was made from. */
+  decide(
+    statement: Classification,
+    session: SessionView,
+    context: RoutingContext,
+    options: { readonly dryRun: true },
+  ): { readonly decision: Decision; readonly classification: Classification }
+}
 
 /** Anything with a snapshot of nodes carrying pool counts, such as a FreshetPool. */
 export interface PoolLike {

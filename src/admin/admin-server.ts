@@ -444,7 +444,11 @@ class AdminApi {
     if (typeof b.min_lsn === 'string') ctx.minLsn = b.min_lsn
     const sql = b.sql
     // a dry run: no 'decision' event (metrics, decision log), no fallback token, no round-robin step
-    const { decision, classification: c } = this.#engine.explain(sql, IDLE_SESSION, ctx as RoutingContext)
+    const engine = this.#engine
+    const explained = engine.decide(engine.classify(sql), IDLE_SESSION, ctx as RoutingContext, {
+      dryRun: true,
+    })
+    const { decision, classification: c } = explained
     send(res, 200, {
       decision,
       summary: formatDecision(decision),

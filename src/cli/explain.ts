@@ -83,8 +83,9 @@ export async function run(argv: string[]): Promise<number> {
     const context = values.tier ? { tier: values.tier.toLowerCase() } : {}
     // The first call loads and warms the classifier (parser, cache); the second is what a running
     // instance pays per statement, and the time it reports.
-    engine.explain(sql, IDLE_SESSION, context)
-    const { decision, classification: c } = engine.explain(sql, IDLE_SESSION, context)
+    const dryRun = { dryRun: true } as const
+    engine.decide(engine.classify(sql), IDLE_SESSION, context, dryRun)
+    const { decision, classification: c } = engine.decide(engine.classify(sql), IDLE_SESSION, context, dryRun)
     if (values.json) {
       console.log(
         JSON.stringify(

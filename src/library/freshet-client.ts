@@ -152,7 +152,9 @@ export class FreshetClient extends EventEmitter {
       values === undefined ? client.query(query as pg.QueryConfig) : client.query(query as string, values)
     if (this.#pin) return this.#runPinned(this.#pin, classification, text, exec)
 
-    const { decision } = await engine.routeAwait(text, this.session, pool.routingContext())
+    const { decision } = await engine.decide(classification, this.session, pool.routingContext(), {
+      wait: true,
+    })
     const tx = classification.transaction?.action
     const needsPin = tx === 'begin' || classification.pin !== undefined
     if (!needsPin) return pool.run(query, values, this.session, { decision, classification })
@@ -172,7 +174,7 @@ export class FreshetClient extends EventEmitter {
     }
     // No text to classify: nothing proves it is a read, so it goes where writes go.
     const context = text === null ? { ...pool.routingContext(), primary: true } : pool.routingContext()
-    const { decision } = await pool.engine.routeAwait(text ?? '', this.session, context)
+    const { decision } = await pool.engine.decide(classification, this.session, context, { wait: true })
     await this.#runPinned(await this.#pinTo(decision), classification, text, exec, decision)
   }
 
@@ -198,7 +200,7 @@ export class FreshetClient extends EventEmitter {
     const pool = this.#pool
     const state = this.#state
     // Still decided (and reported) when pinned, so that logs, metrics and traces see pinned statements.
-    const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext())
+    const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext()).decision
     const before = txStatusOf(pin.client)
     let res: T
     try {

@@ -221,7 +221,8 @@ export class FreshetPool extends EventEmitter {
    * pool.explain('/* FRESHNESS: NEAR_RT *\/ SELECT * FROM products').target // 'replica_1'
    */
   explain(sql: string, session: SessionView = IDLE_SESSION): Decision {
-    return this.engine.explain(sql, session, this.routingContext()).decision
+    const engine = this.engine
+    return engine.decide(engine.classify(sql), session, this.routingContext(), { dryRun: true }).decision
   }
 
   /** Nodes with role, lag_ms, replay_lsn, healthy, breaker and checked_at, plus pool counts. */
@@ -282,7 +283,7 @@ export class FreshetPool extends EventEmitter {
   ): Promise<pg.QueryResult> {
     if (this.#ending) throw new FreshetError('FRESHET_POOL_CLOSED', 'the pool is ending')
     if (!this.#isReady) await this.#ready
-    let routed = decided ?? this.engine.routeOrWait(textOf(query), session, this.routingContext())
+    let routed = decided ?? this.#decide(textOf(query), session)
     if ('then' in routed) routed = await routed
     const { decision, classification } = routed
     return withStatementSpan(
@@ -291,6 +292,13 @@ export class FreshetPool extends EventEmitter {
       (span) => this.#execute(decision, classification, query, values, span),
       currentContext()?.traceparent,
     )
+  }
+
+  /** Classifies and decides one statement outside any pin (waiting for a replica to replay the token). */
+  #decide(sql: string, session: SessionView): ReturnType<RoutingEngine['decide']> {
+    const started = process.hrtime.bigint()
+    const engine = this.engine
+    return engine.decide(engine.classify(sql), session, this.routingContext(), { wait: true, started })
   }
 
   async #execute(

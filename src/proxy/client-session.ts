@@ -266,7 +266,7 @@ export class ClientSession implements ServerSink {
     if (conn !== null) {
       // held (transaction, session state, open batch): still decided, so logs and metrics see it
       if (c !== null)
-        job.span = startStatementSpan(engine.decide(c, this.state.view(), this.state.context()), c)
+        job.span = startStatementSpan(engine.decide(c, this.state.view(), this.state.context()).decision, c)
       this.#send(job, conn)
       return
     }
@@ -274,7 +274,7 @@ export class ClientSession implements ServerSink {
       this.#acquire(job, engine.tracker.primary)
       return
     }
-    const picked = decideJob(engine, this.#rt.config(), this.state, job, reads, this.#live)
+    const picked = decideJob(engine, this.#rt.config(), this.state, job, reads)
     if ('then' in picked) {
       picked.then(
         ({ classification, decision }) => {
@@ -288,8 +288,6 @@ export class ClientSession implements ServerSink {
     job.classification = picked.classification
     this.#routed(job, picked.decision)
   }
-
-  readonly #live = () => this.#phase !== 'closed'
 
   #routed(job: Job, decision: Decision): void {
     if (this.#phase === 'closed') return

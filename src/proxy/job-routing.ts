@@ -1,84 +1,16 @@
-// Where a proxy job goes: its statements classified once at dispatch, then one decision for the job
-// (a batch of several reads routes by its strictest), waiting for a replica to replay the session's
-// read-your-writes token when it must; and the statements a job ran, for pins and transactions.
+// Where a proxy job goes: its statements classified once at dispatch, then one engine decision for
+// the job (a batch of several reads by its strictest read); and the statements a job ran, for pins
+// and transactions.
 
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
-import { parseLsn } from '../core/lsn.js'
-import type { Decision } from '../core/route/decision.js'
-import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
 import { FrontendCode } from '../protocol/index.js'
-import type { RoutingEngine } from '../routing/routing-engine.js'
+import type { Routed, RoutingEngine } from '../routing/routing-engine.js'
 import type { SessionState } from '../session/session-state.js'
 import { splitStatements } from '../session/split-statements.js'
 import type { Job } from './extended-batch.js'
 
 const NO_STATEMENTS: readonly Classification[] = Object.freeze([])
-
-/** A decision and the classification it was made from. */
-export interface Picked {
-  readonly classification: Classification
-  readonly decision: Decision
-}
-
-/**
- * The decision for a batch of reads (none needs the primary by its class). Each distinct statement is
- * decided as a dry run; a decision for the primary wins (an unannotated read under
- * `routing.unannotated: primary`, a strict tier, a volatile function, a token no replica has...),
- * then an error decision (that statement could not run alone either), else the read whose tier has
- * the smallest `max_lag_ms`, made to honour the latest MIN_LSN of the batch. Only the one chosen is
- * decided for real (without emitting: the caller emits once it is final).
- */
-function strictestRead(
-  engine: RoutingEngine,
-  reads: readonly Classification[],
-  view: SessionView,
-  context: RoutingContext,
-  tiers: FreshetConfig['routing']['tiers'],
-  started: bigint,
-): Picked {
-  const primary = engine.tracker.primary
-  let best: Picked | null = null
-  let bestBound = 0
-  let failed: Picked | null = null
-  let latest: bigint | null = null
-  let latestText: string | null = null
-  // candidates are compared on dry runs (no round-robin step, fallback token or breaker trial);
-  // only the one chosen is decided for real
-  const real = (c: Classification) => ({
-    classification: c,
-    decision: engine.decide(c, view, context, started, false),
-  })
-  for (const c of reads) {
-    const d = engine.decide(c, view, context, started, false, true)
-    if (d.target === primary) return real(c)
-    if (d.target === null) {
-      failed ??= { classification: c, decision: d }
-      continue
-    }
-    // ROUTE_TO: replica / a route_replica rule: any replica, the loosest bound
-    const bound = d.tier === null ? Number.POSITIVE_INFINITY : (tiers[d.tier]?.max_lag_ms ?? 0)
-    if (best === null || bound < bestBound) {
-      best = { classification: c, decision: d }
-      bestBound = bound
-    }
-    const lsn = d.minLsn === null ? null : parseLsn(d.minLsn)
-    if (lsn !== null && (latest === null || lsn > latest)) {
-      latest = lsn
-      latestText = d.minLsn
-    }
-  }
-  if (failed !== null || best === null) return real(failed!.classification)
-  if (latest === null || (best.decision.minLsn !== null && parseLsn(best.decision.minLsn) === latest))
-    return real(best.classification)
-  // the strictest read, decided again with the batch's latest token as its MIN_LSN
-  const c = best.classification
-  const classification: Classification = Object.freeze({
-    ...c,
-    hints: Object.freeze({ ...c.hints, minLsn: latestText! }),
-  })
-  return { classification, decision: engine.decide(classification, view, context, started, false) }
-}
 
 /**
  * Classifies the job's statements and sets `job.classification` (and for a batch of several, the
@@ -106,9 +38,8 @@ export function classifyJob(engine: RoutingEngine, job: Job): Classification[] |
 }
 
 /**
- * The decision for a classified job outside a held connection (emitted once, as 'decision'), or a
- * promise of it when it waits for a replica to replay the session's token. `live`: whether the
- * client is still there when the wait ends (a batch's decision is not emitted for a client gone).
+ * The decision for a classified job outside a held connection (the engine emits it), or a promise of
+ * it when it waits for a replica to replay the session's read-your-writes token.
  */
 export function decideJob(
   engine: RoutingEngine,
@@ -116,53 +47,11 @@ export function decideJob(
   state: SessionState,
   job: Job,
   reads: readonly Classification[] | null,
-  live: () => boolean,
-): Picked | Promise<Picked> {
-  const c = job.classification!
-  if (reads !== null) return decideReads(engine, config, state, reads, live)
+): Routed | Promise<Routed> {
   const context = state.context()
-  if (context.minLsn !== undefined && config.consistency.max_wait_for_sync_ms > 0) {
-    return engine
-      .routeAwait(job.sql!, state.view(), context)
-      .then(({ decision }) => ({ classification: c, decision }))
-  }
-  return { classification: c, decision: engine.decide(c, state.view(), context) }
-}
-
-/**
- * A batch of several reads, routed by the strictest (see strictestRead). Waits for a replica to
- * replay the session's token as a single read does, then decides again.
- */
-function decideReads(
-  engine: RoutingEngine,
-  config: FreshetConfig,
-  state: SessionState,
-  reads: readonly Classification[],
-  live: () => boolean,
-): Picked | Promise<Picked> {
-  const started = process.hrtime.bigint()
-  const tiers = config.routing.tiers
-  const picked = strictestRead(engine, reads, state.view(), state.context(), tiers, started)
-  const maxWait = config.consistency.max_wait_for_sync_ms
-  const lsn = picked.decision.minLsn
-  if (
-    picked.decision.reason === 'read_your_writes' &&
-    lsn !== null &&
-    state.context().minLsn !== undefined &&
-    maxWait > 0 &&
-    !config.routing.shadow
-  ) {
-    return engine.waitForReplay(lsn, maxWait).then((reached) => {
-      if (!live()) return picked
-      const final = reached
-        ? strictestRead(engine, reads, state.view(), state.context(), tiers, started)
-        : picked
-      engine.emit('decision', final.decision, final.classification)
-      return final
-    })
-  }
-  engine.emit('decision', picked.decision, picked.classification)
-  return picked
+  // the proxy waits for a replica only for the session's own token (not for a MIN_LSN hint alone)
+  const wait = context.minLsn !== undefined && config.consistency.max_wait_for_sync_ms > 0
+  return engine.decide(reads ?? job.classification!, state.view(), context, { wait })
 }
 
 /**

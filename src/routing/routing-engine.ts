@@ -15,6 +15,7 @@ import type { Decision } from '../core/route/decision.js'
 import { replicasAtLsn } from '../core/route/replicas-at-lsn.js'
 import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
 import { shadowDecision } from '../core/route/shadow-decision.js'
+import { strictestRead } from '../core/route/strictest-read.js'
 import { withDecideNs } from '../core/route/with-decide-ns.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import type { TopologyView } from '../core/topology/node-state.js'
@@ -34,6 +35,26 @@ export interface Routed {
 }
 
 const DRY_RUN = Object.freeze({ dryRun: true })
+const NO_OPTIONS: DecideOptions = Object.freeze({})
+
+/** How {@link RoutingEngine.decide} runs (an options object, not positional flags). */
+export interface DecideOptions {
+  /**
+   * Explain: where it would go now and why, without side effects: no 'decision' event (metrics, logs,
+   * dev guard), no fallback token, no round-robin step, no breaker trial.
+   */
+  readonly dryRun?: boolean
+  /** Wait for a replica to replay a read-your-writes token when none has yet (see decide). */
+  readonly wait?: boolean
+  /** process.hrtime.bigint() when the statement arrived, so `decideNs` counts its classification too. */
+  readonly started?: bigint
+}
+
+function isBatch(
+  statement: Classification | readonly Classification[],
+): statement is readonly Classification[] {
+  return Array.isArray(statement)
+}
 
 export class RoutingEngine extends EventEmitter<EngineEvents> {
   #config: FreshetConfig
@@ -121,37 +142,89 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     return this.#classifier.classify(sql)
   }
 
-  /** Decides where a statement goes, now, without waiting. Emits 'decision'. */
-  route(sql: string, session: SessionView, context: RoutingContext): Routed {
-    return this.#classifyAndDecide(sql, session, context, false)
-  }
-
   /**
-   * Where a statement would go now and why, without running it and without side effects: no
-   * 'decision' event (metrics, logs, dev guard), no fallback token, no round-robin step, no breaker
-   * trial. For `explain` (library, CLI, admin API) and for comparing candidates.
+   * The one way into a decision: where a classified statement goes now and why. Given several reads
+   * of one batch, decides the strictest of them (strictestRead) and says which in `classification`.
+   * Emits 'decision' once per call, unless `dryRun`. With `wait`, a read whose read-your-writes token
+   * (or MIN_LSN hint) no replica has replayed yet waits up to `consistency.max_wait_for_sync_ms` for
+   * one (probing) and is decided again: only then is the result a promise.
+   *
+   * @example
+   * const { decision } = engine.decide(engine.classify(sql), session.view(), session.context())
+   * const explained = engine.decide(engine.classify(sql), IDLE_SESSION, {}, { dryRun: true }).decision
+   * const routed = engine.decide(c, view, context, { wait: true }) // Routed | Promise<Routed>
    */
-  explain(sql: string, session: SessionView, context: RoutingContext): Routed {
-    return this.#classifyAndDecide(sql, session, context, true)
-  }
-
-  #classifyAndDecide(sql: string, session: SessionView, context: RoutingContext, dryRun: boolean): Routed {
-    const started = process.hrtime.bigint()
-    const classification = this.#classifier.classify(sql)
-    return {
-      decision: this.decide(classification, session, context, started, !dryRun, dryRun),
-      classification,
-    }
-  }
-
-  /** Decides for an already classified statement. `started` (hrtime) lets the caller count classification. */
   decide(
+    statement: Classification | readonly Classification[],
+    session: SessionView,
+    context: RoutingContext,
+    options?: DecideOptions & { readonly wait?: false },
+  ): Routed
+  decide(
+    statement: Classification | readonly Classification[],
+    session: SessionView,
+    context: RoutingContext,
+    options: DecideOptions,
+  ): Routed | Promise<Routed>
+  decide(
+    statement: Classification | readonly Classification[],
+    session: SessionView,
+    context: RoutingContext,
+    options: DecideOptions = NO_OPTIONS,
+  ): Routed | Promise<Routed> {
+    const started = options.started ?? process.hrtime.bigint()
+    const dryRun = options.dryRun === true
+    const batch = isBatch(statement) ? statement : null
+    const c =
+      batch === null ? (statement as Classification) : this.#strictest(batch, session, context, started)
+    const decision = this.#decide(c, session, context, started, dryRun)
+    const routed: Routed = { decision, classification: c }
+    if (dryRun) return routed
+    const lsn = batch === null ? (c.hints.minLsn ?? context.minLsn) : decision.minLsn
+    const maxWait = this.#config.consistency.max_wait_for_sync_ms
+    // Shadow mode runs everything on the primary: waiting for a replica would only add latency.
+    if (
+      options.wait !== true ||
+      decision.reason !== 'read_your_writes' ||
+      !lsn ||
+      maxWait <= 0 ||
+      this.#config.routing.shadow
+    ) {
+      this.emit('decision', decision, c)
+      return routed
+    }
+    // No replica has replayed the token yet: wait for one (probing), then decide again. Only this
+    // path decides twice, so policy counters (round robin) advance once per statement otherwise.
+    return this.waitForReplay(lsn, maxWait).then((reached) => {
+      if (!reached) {
+        this.emit('decision', decision, c)
+        return routed
+      }
+      const again = batch === null ? c : this.#strictest(batch, session, context, started)
+      const final = this.#decide(again, session, context, started, false)
+      this.emit('decision', final, again)
+      return { decision: final, classification: again }
+    })
+  }
+
+  /** The read of a batch to decide by (see strictestRead), judged on dry runs. */
+  #strictest(
+    reads: readonly Classification[],
+    session: SessionView,
+    context: RoutingContext,
+    started: bigint,
+  ): Classification {
+    const dryRun = (c: Classification) => this.#decide(c, session, context, started, true)
+    return strictestRead(reads, dryRun, this.tracker.primary, this.#config.routing.tiers)
+  }
+
+  /** One decision, without the event: shadow mode applied, decideNs counted from `started`. */
+  #decide(
     c: Classification,
     session: SessionView,
     context: RoutingContext,
-    started = process.hrtime.bigint(),
-    emit = true,
-    dryRun = false,
+    started: bigint,
+    dryRun: boolean,
   ): Decision {
     const topology = this.tracker.view()
     let d = this.#decider.decide(c, {
@@ -165,53 +238,12 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     })
     // routing.shadow: decided and reported as configured, executed on the primary.
     if (this.#config.routing.shadow) d = shadowDecision(d, topology.primary)
-    const decision = withDecideNs(d, Number(process.hrtime.bigint() - started))
-    if (emit) this.emit('decision', decision, c)
-    return decision
+    return withDecideNs(d, Number(process.hrtime.bigint() - started))
   }
 
   // Bound once: the decision input must not allocate closures per statement.
   readonly #volatilityOf = (fn: string) => this.volatility.get(fn)
   readonly #allowTrial = (node: string) => this.tracker.breaker(node)?.allowRequest() ?? false
-
-  /**
-   * Like route(), but when a read-your-writes token has no replica yet, waits up to
-   * `consistency.max_wait_for_sync_ms` for one to replay it before settling for the primary.
-   */
-  routeAwait(
-    sql: string,
-    session: SessionView,
-    context: RoutingContext,
-  ): Promise<{ decision: Decision; classification: Classification }> {
-    const routed = this.routeOrWait(sql, session, context)
-    return 'then' in routed ? routed : Promise.resolve(routed)
-  }
-
-  /**
-   * routeAwait() without a promise on the common path: returns the result directly unless it must
-   * wait for a replica to replay a read-your-writes token (then a promise). For hot paths.
-   */
-  routeOrWait(sql: string, session: SessionView, context: RoutingContext): Routed | Promise<Routed> {
-    const started = process.hrtime.bigint()
-    const classification = this.#classifier.classify(sql)
-    const decision = this.decide(classification, session, context, started, false)
-    const lsn = classification.hints.minLsn ?? context.minLsn
-    const maxWait = this.#config.consistency.max_wait_for_sync_ms
-    // Shadow mode runs everything on the primary: waiting for a replica would only add latency.
-    if (decision.reason !== 'read_your_writes' || !lsn || maxWait <= 0 || this.#config.routing.shadow) {
-      this.emit('decision', decision, classification)
-      return { decision, classification }
-    }
-    // No replica has replayed the token yet: wait for one (probing), then decide again. Only this
-    // path decides twice, so policy counters (round robin) advance once per statement otherwise.
-    return this.waitForReplay(lsn, maxWait).then((reached) => {
-      if (!reached) {
-        this.emit('decision', decision, classification)
-        return { decision, classification }
-      }
-      return { decision: this.decide(classification, session, context, started), classification }
-    })
-  }
 
   /**
    * Resolves true when some healthy replica with a closed breaker has replayed `lsn` (replicasAtLsn),

@@ -53,7 +53,7 @@ interface PendingPin {
  * @example
  * const s = new SessionState()
  * s.consumeSettings(engine.classify("SET freshet.freshness = 'eventual'")) // 'SET': answered locally
- * engine.route(sql, s.view(), s.context())
+ * engine.decide(engine.classify(sql), s.view(), s.context())
  */
 export class SessionState {
   #pinnedNode: string | null = null

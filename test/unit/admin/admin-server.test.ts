@@ -210,8 +210,8 @@ describe('admin server', () => {
   })
 
   it('GET /api/v1/decisions returns sampled decisions with fingerprints, never statement text', async () => {
-    engine.route(
-      "SELECT * FROM accounts WHERE email = 'alice@example.com'",
+    engine.decide(
+      engine.classify("SELECT * FROM accounts WHERE email = 'alice@example.com'"),
       {
         pinnedNode: null,
         pinReason: null,

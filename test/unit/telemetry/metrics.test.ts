@@ -65,10 +65,10 @@ describe('metrics', () => {
       primary: { total: 3, idle: 2, waiting: 0, active: 1 },
       replica_1: { total: 1, idle: 1, waiting: 4, active: 0 },
     }))
-    engine.route('SELECT 1', IDLE_SESSION, {})
-    engine.route('INSERT INTO t VALUES (1)', IDLE_SESSION, {})
-    engine.route('/* FRESHNESS: NEAR_RT */ SELECT 1', IDLE_SESSION, {})
-    metrics.uncounted(() => engine.route('UPDATE t SET a = 1', IDLE_SESSION, {}))
+    engine.decide(engine.classify('SELECT 1'), IDLE_SESSION, {})
+    engine.decide(engine.classify('INSERT INTO t VALUES (1)'), IDLE_SESSION, {})
+    engine.decide(engine.classify('/* FRESHNESS: NEAR_RT */ SELECT 1'), IDLE_SESSION, {})
+    metrics.uncounted(() => engine.decide(engine.classify('UPDATE t SET a = 1'), IDLE_SESSION, {}))
     const text = await metrics.metrics()
     assert.match(
       text,
