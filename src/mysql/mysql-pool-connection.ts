@@ -154,7 +154,7 @@ export class MysqlPoolConnection {
       this.#state.consumeSettings(c)
       return okResult()
     }
-    let routed = engine.routeOrWait(sql, this.#state.view(), this.#context())
+    let routed = engine.decide(c, this.#state.view(), this.#context(), { wait: true })
     if ('then' in routed) routed = await routed
     const { decision } = routed
     return withStatementSpan(

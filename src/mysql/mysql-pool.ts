@@ -184,7 +184,8 @@ export class MysqlPool extends EventEmitter {
 
   /** Where a statement would go now and why, without running it. */
   explain(sql: string, session: SessionView = IDLE_SESSION): Decision {
-    return this.engine.explain(sql, session, this.routingContext()).decision
+    const engine = this.engine
+    return engine.decide(engine.classify(sql), session, this.routingContext(), { dryRun: true }).decision
   }
 
   /** Nodes with role, lag_ms, replay_lsn (the GTID position), healthy, breaker, checked_at, plus pool counts. */
@@ -238,7 +239,9 @@ export class MysqlPool extends EventEmitter {
   async run(method: RunMethod, statement: MysqlStatement, values: unknown): Promise<MysqlResult> {
     if (this.#ending) throw new FreshetError('FRESHET_POOL_CLOSED', 'the pool is ending')
     if (!this.#isReady) await this.#ready
-    let routed = this.engine.routeOrWait(sqlOf(statement), IDLE_SESSION, this.routingContext())
+    const started = process.hrtime.bigint()
+    const c = this.engine.classify(sqlOf(statement))
+    let routed = this.engine.decide(c, IDLE_SESSION, this.routingContext(), { wait: true, started })
     if ('then' in routed) routed = await routed
     const { decision, classification } = routed
     if (classification.settings?.every((s) => s.name.startsWith('freshet.'))) return okResult()
