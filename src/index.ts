@@ -9,11 +9,13 @@ export type { FreshetConfig, FreshetConfigInput } from './core/config/schema.js'
 export {
   BackpressureError,
   ConfigError,
+  CrossShardError,
   FreshetError,
   type FreshetErrorCode,
   isFreshetError,
   NodeUnavailableError,
   NoEligibleNodeError,
+  ShardKeyError,
   SQLSTATE,
 } from './core/errors.js'
 export type { Decision, DecisionReason } from './core/route/decision.js'

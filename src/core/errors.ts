@@ -18,6 +18,8 @@ export type FreshetErrorCode =
   | 'FRESHET_PROTOCOL'
   | 'FRESHET_AUTH'
   | 'FRESHET_CLUSTER'
+  | 'FRESHET_CROSS_SHARD'
+  | 'FRESHET_SHARD_KEY'
 
 /** SQLSTATE the proxy reports for each code (08 connection, 53 resources, 57 operator, F0 config, ZF freshet's own). */
 export const SQLSTATE: Readonly<Record<FreshetErrorCode, string>> = Object.freeze({
@@ -36,6 +38,8 @@ export const SQLSTATE: Readonly<Record<FreshetErrorCode, string>> = Object.freez
   FRESHET_PROTOCOL: '08P01',
   FRESHET_AUTH: '28P01',
   FRESHET_CLUSTER: '58000',
+  FRESHET_CROSS_SHARD: 'ZF003', // a statement for another shard in a transaction, a write spanning shards, cross_shard: error
+  FRESHET_SHARD_KEY: 'ZF004', // a shard key that is not a value of the key's type or that no map entry owns
 })
 
 export interface FreshetErrorOptions {
@@ -87,6 +91,24 @@ export class NoEligibleNodeError extends FreshetError {}
 export class BackpressureError extends FreshetError {
   constructor(message: string, options: FreshetErrorOptions = {}) {
     super('FRESHET_BACKPRESSURE', message, options)
+  }
+}
+
+/**
+ * A statement would cross shards where freshet cannot let it: another shard inside a transaction, a write
+ * whose rows span shards, or (with `sharding.cross_shard: error`) a statement that names no single shard.
+ * Raised before anything is sent. `details` names the shards, tables and missing key columns.
+ */
+export class CrossShardError extends FreshetError {
+  constructor(message: string, options: FreshetErrorOptions = {}) {
+    super('FRESHET_CROSS_SHARD', message, options)
+  }
+}
+
+/** A shard key (hint, context, `SET freshet.shard_key`, statement) is not a value of its type or has no shard. */
+export class ShardKeyError extends FreshetError {
+  constructor(message: string, options: FreshetErrorOptions = {}) {
+    super('FRESHET_SHARD_KEY', message, options)
   }
 }
 

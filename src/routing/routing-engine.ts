@@ -17,6 +17,7 @@ import type { RoutingContext, SessionView } from '../core/route/routing-context.
 import { shadowDecision } from '../core/route/shadow-decision.js'
 import { strictestRead } from '../core/route/strictest-read.js'
 import { withDecideNs } from '../core/route/with-decide-ns.js'
+import { refuseUnroutedSharding } from '../core/shard/unrouted-sharding.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import type { TopologyView } from '../core/topology/node-state.js'
 import type { EngineEvents } from '../telemetry/telemetry-source.js'
@@ -80,6 +81,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
    */
   constructor(config: FreshetConfig, driver: EngineDriver = POSTGRES_DRIVER) {
     super()
+    refuseUnroutedSharding(config)
     this.#config = config
     this.#driver = driver
     this.#classifier = driver.createClassifier(config)
@@ -317,6 +319,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
    */
   reload(next: FreshetConfig): void {
     assertNewerVersion(this.#config, next)
+    refuseUnroutedSharding(next)
     this.#apply(next)
   }
 

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { EngineSchema, engineOfUrl } from './engine-schema.js'
 import { FleetSchema } from './fleet-schema.js'
 import { nodeUrlIssue } from './node-url.js'
+import { refineSharding, shardingKeys } from './schema-sharding.js'
 
 const duration = z.number().int().nonnegative()
 const name = z
@@ -54,23 +55,27 @@ const poolCommon = {
   max_lifetime_sec: z.number().int().nonnegative().default(1800),
 }
 
+const ClusterSchema = z.strictObject({
+  primary: NodeSchema,
+  replicas: z.array(NodeSchema).default([]),
+  discovery: z
+    .strictObject({
+      endpoint: z.string().url(),
+      refresh_interval_ms: duration.default(15000),
+      fallback_cache_ttl_ms: duration.default(300000),
+      mode: z.enum(['replace', 'extend']).default('replace'),
+    })
+    .nullable()
+    .default(null),
+})
+
 export const ConfigSchema = z
   .strictObject({
     version: z.number().int().nonnegative().default(1),
     engine: EngineSchema,
-    cluster: z.strictObject({
-      primary: NodeSchema,
-      replicas: z.array(NodeSchema).default([]),
-      discovery: z
-        .strictObject({
-          endpoint: z.string().url(),
-          refresh_interval_ms: duration.default(15000),
-          fallback_cache_ttl_ms: duration.default(300000),
-          mode: z.enum(['replace', 'extend']).default('replace'),
-        })
-        .nullable()
-        .default(null),
-    }),
+    // optional only with `shards`, which then fill it with their first shard (refineSharding checks)
+    cluster: ClusterSchema.optional(),
+    ...shardingKeys(NodeSchema),
     routing: z
       .strictObject({
         policy: z
@@ -207,6 +212,16 @@ export const ConfigSchema = z
   // Runs even when parts of the document failed their own checks (`when`), so that one pass reports
   // every error: cross-references and URLs too. The value may then be partly unparsed: read defensively.
   .superRefine((parsed, ctx) => crossReferences(parsed as unknown as LooseConfig, ctx), { when: () => true })
+  .superRefine((parsed, ctx) => refineSharding(parsed, ctx), { when: () => true })
+  // a sharded config has no `cluster` of its own: the first shard stands in where one cluster is expected
+  .transform((cfg) => ({ ...cfg, cluster: cfg.cluster ?? clusterOfShard(cfg.shards?.[0]) }))
+
+function clusterOfShard(
+  shard: { primary: z.infer<typeof NodeSchema>; replicas: z.infer<typeof NodeSchema>[] } | undefined,
+): z.infer<typeof ClusterSchema> {
+  // refineSharding has already refused a config with neither cluster nor shards
+  return { primary: shard!.primary, replicas: shard!.replicas, discovery: null }
+}
 
 /** A config as the cross-reference check sees it: possibly partly invalid, so every part may be missing. */
 interface LooseConfig {
