@@ -285,9 +285,8 @@ class AdminApi {
 
   /** Cumulative decision and fallback counts (the dashboard derives rates from successive calls). */
   async #stats(): Promise<Record<string, unknown>> {
-    const registry = this.#metrics.registry
-    const decisions = (await registry.getSingleMetric('routing_decisions_total')?.get())?.values ?? []
-    const fallbacks = (await registry.getSingleMetric('routing_fallback_total')?.get())?.values ?? []
+    const decisions = await this.#metrics.values('routing_decisions_total')
+    const fallbacks = await this.#metrics.values('routing_fallback_total')
     return {
       at: Date.now(),
       decisions: decisions.map((v) => ({ ...v.labels, count: v.value })),

@@ -9,7 +9,10 @@ import { ReplicaDiscovery } from '../backend/discovery.js'
 import { ConfigError, isFreshetError } from '../core/errors.js'
 import { FleetMember } from '../fleet/fleet-member.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
+import { ProxyWorkers } from '../proxy/workers/proxy-workers.js'
+import { workerCount } from '../proxy/workers/worker-protocol.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
+import { DecisionLog } from '../telemetry/decision-log.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
 
@@ -18,7 +21,10 @@ export const usage = 'freshet proxy --config FILE'
 /** What {@link startProxy} started; `stop()` shuts everything down gracefully. */
 export interface RunningProxy {
   readonly engine: RoutingEngine
-  readonly proxy: ProxyServer
+  /** The proxy server, or null with `proxy.workers` above 1 (each worker process runs its own). */
+  readonly proxy: ProxyServer | null
+  /** The worker processes with `proxy.workers` above 1, else null. */
+  readonly workers: ProxyWorkers | null
   /** `host:port` the proxy listens on. */
   readonly address: string
   readonly adminUrl: string | null
@@ -75,17 +81,45 @@ export async function startProxy(options: {
   await engine.start()
   // one registry for the engine's metrics and the proxy's own (backend errors, failovers, latency)
   const metrics = new FreshetMetrics()
-  const proxy = new ProxyServer(engine, {
-    ...(options.listen ? { listen: options.listen } : {}),
-    observer: metrics,
-  })
-  const detachMetrics = metrics.attachEngine(engine, () => proxy.poolStats())
-  const bound = await proxy.listen().catch(async (err: unknown) => {
-    detachMetrics()
-    detachLogs()
-    await fleet?.stop()
-    throw err
-  })
+  const count = workerCount(engine.config)
+  let proxy: ProxyServer | null = null
+  let workers: ProxyWorkers | null = null
+  // with workers, their sampled decisions land here; without, the admin API attaches its own log
+  const decisions = count > 1 ? new DecisionLog() : null
+  let detachMetrics: () => void
+  let bound: { address: string; port: number; family: string }
+  if (decisions !== null) {
+    // this process probes and serves the admin API; the workers serve the clients
+    const w = new ProxyWorkers(engine, {
+      count,
+      listen: options.listen ?? engine.config.proxy.listen,
+      decisions,
+    })
+    workers = w
+    detachMetrics = metrics.attachEngine(engine)
+    metrics.setWorkerSource(() => w.metricsJson())
+    bound = await w.start().catch(async (err: unknown) => {
+      detachMetrics()
+      detachLogs()
+      await fleet?.stop()
+      throw err
+    })
+  } else {
+    const p = new ProxyServer(engine, {
+      ...(options.listen ? { listen: options.listen } : {}),
+      observer: metrics,
+    })
+    proxy = p
+    detachMetrics = metrics.attachEngine(engine, () => p.poolStats())
+    bound = await p.listen().catch(async (err: unknown) => {
+      detachMetrics()
+      detachLogs()
+      await fleet?.stop()
+      throw err
+    })
+  }
+  const poolStats = () => (workers ? workers.poolStats() : proxy!.poolStats())
+  const closeFront = (timeoutMs?: number) => (workers ? workers.stop() : proxy!.close(timeoutMs))
   const discovery = new ReplicaDiscovery(engine)
   let admin: Awaited<ReturnType<typeof startAdmin>> | null = null
   try {
@@ -93,7 +127,8 @@ export async function startProxy(options: {
       admin = await startAdmin({
         engine,
         metrics,
-        poolStats: () => proxy.poolStats(),
+        ...(decisions ? { decisions } : {}),
+        poolStats,
         extraTopology: () => ({ discovery: discovery.state() }),
         ...(logger ? { logger } : {}),
         fleet,
@@ -104,7 +139,7 @@ export async function startProxy(options: {
     detachMetrics()
     detachLogs()
     await fleet?.stop()
-    await proxy.close(0)
+    await closeFront(0)
     throw err
   }
   // After the admin API: its logger hears what discovery and reloads log.
@@ -134,6 +169,7 @@ export async function startProxy(options: {
   const running: RunningProxy = {
     engine,
     proxy,
+    workers,
     address: `${host}:${bound.port}`,
     adminUrl: admin?.url ?? null,
     discovery,
@@ -154,7 +190,7 @@ export async function startProxy(options: {
       watcher?.close()
       discovery.stop()
       await fleet?.stop()
-      await proxy.close()
+      await closeFront()
       await admin?.close()
       detachMetrics()
       detachLogs()

@@ -22,6 +22,11 @@ export interface ProxyServerOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void
   /** Receives backend errors, failovers and routing latency: a FreshetMetrics, or anything alike. */
   observer?: ProxyObserver
+  /**
+   * A CancelRequest whose key no session of this server holds (with `proxy.workers`, the session may
+   * live in another worker): passed on here. Default: ignored, as PostgreSQL does.
+   */
+  onForeignCancel?: (pid: number, secret: Buffer) => void
 }
 
 /** `host:port`, `[v6]:port` or `:port` into its parts. */
@@ -52,6 +57,7 @@ export class ProxyServer implements ProxyRuntime {
   readonly #listen: string
   readonly #log: NonNullable<ProxyServerOptions['log']>
   readonly observer: ProxyObserver | null
+  readonly #onForeignCancel: ((pid: number, secret: Buffer) => void) | null
   readonly #sessions = new Set<ClientSession>()
   readonly #byPid = new Map<number, ClientSession>()
   readonly #parameters = new Map<string, Buffer>()
@@ -71,6 +77,7 @@ export class ProxyServer implements ProxyRuntime {
     this.#listen = options.listen ?? engine.config.proxy.listen
     this.#log = options.log ?? ((level, message, fields) => engine.emit('log', level, message, fields))
     this.observer = options.observer ?? null
+    this.#onForeignCancel = options.onForeignCancel ?? null
     this.#server = createServer((socket) => this.#accept(socket))
     this.#server.on('error', (err) => this.#log('error', `proxy listener error: ${err.message}`))
   }
@@ -208,14 +215,22 @@ export class ProxyServer implements ProxyRuntime {
   }
 
   cancel(pid: number, secret: Buffer): void {
+    if (!this.cancelLocal(pid, secret)) this.#onForeignCancel?.(pid, secret)
+  }
+
+  /**
+   * Cancels the statement of this server's session with that key; false when no session here has the
+   * key (another worker's may: see `onForeignCancel`).
+   */
+  cancelLocal(pid: number, secret: Buffer): boolean {
     const session = this.#byPid.get(pid)
-    if (!session || secret.length !== 4) return
+    if (!session || secret.length !== 4) return false
     const expected = Buffer.alloc(4)
     expected.writeUInt32BE(session.secret >>> 0)
-    if (!timingSafeEqual(expected, secret)) return
+    if (!timingSafeEqual(expected, secret)) return false
     const conn = session.busyConnection
-    if (!conn) return
-    this.cancelServer(conn)
+    if (conn) this.cancelServer(conn)
+    return true
   }
 
   /** Cancels what a server connection is running: PostgreSQL's own cancel, with that backend's key. */

@@ -57,6 +57,14 @@ function isBatch(
   return Array.isArray(statement)
 }
 
+/**
+ * Where a following engine (a proxy worker, `proxy.workers`) gets its readings: another process
+ * probes and passes them to `applyReading`; `refresh()` asks it for a fresh round of probes.
+ */
+export interface ReadingsSource {
+  refresh(): Promise<void>
+}
+
 export class RoutingEngine extends EventEmitter<EngineEvents> {
   #config: FreshetConfig
   readonly #driver: EngineDriver
@@ -74,6 +82,9 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   #refreshing: Promise<void> | null = null
   /** Replicas set by discovery, used instead of `cluster.replicas` (kept across reloads); null = config's. */
   #replicaOverride: readonly NodeConfig[] | null = null
+  /** Set by `start({ follow })`: no monitors or heartbeat here, readings come from elsewhere. */
+  #follow: ReadingsSource | null = null
+  readonly #readingListeners = new Set<(name: string, reading: NodeReading) => void>()
 
   /**
    * @param driver the engine-specific parts (parser, monitors, heartbeat, tokens); PostgreSQL's by default,
@@ -102,11 +113,20 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     return this.#config
   }
 
-  /** Loads the parser, starts probes and the heartbeat, reads function volatility; resolves after first readings. */
-  async start(): Promise<void> {
+  /**
+   * Loads the parser, starts probes and the heartbeat, reads function volatility; resolves after first
+   * readings. With `follow`, starts no probes and no heartbeat: readings arrive through `applyReading`
+   * (a proxy worker following the process that probes).
+   */
+  async start(options: { follow?: ReadingsSource } = {}): Promise<void> {
     if (this.#started) return
     this.#started = true
     await this.#driver.loadParser()
+    if (options.follow) {
+      this.#follow = options.follow
+      await this.#loadVolatility()
+      return
+    }
     this.#syncMonitors()
     const hb = this.#config.lag.heartbeat
     if (hb.enabled) {
@@ -130,6 +150,10 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     // reports unhealthy; it does not block start).
     await Promise.all([...this.#monitors.values()].map((m) => m.probe()))
     for (const m of this.#monitors.values()) m.start()
+    await this.#loadVolatility()
+  }
+
+  async #loadVolatility(): Promise<void> {
     await this.#driver
       .loadVolatility(
         this.volatility,
@@ -137,6 +161,32 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
         this.#config.health.timeout_ms * 4,
       )
       .catch((err) => this.emit('log', 'warn', `function volatility not loaded: ${(err as Error).message}`))
+  }
+
+  /** A reading taken elsewhere (see `start({ follow })`), applied as if this engine's monitor took it. */
+  applyReading(name: string, reading: NodeReading): void {
+    this.#onReading(name, reading)
+  }
+
+  /** Every reading this engine applies, as it applies it (a proxy primary passes them to its workers). */
+  onReading(listener: (name: string, reading: NodeReading) => void): () => void {
+    this.#readingListeners.add(listener)
+    return () => this.#readingListeners.delete(listener)
+  }
+
+  /** The readings applied so far, by node (a worker that starts late gets them first). */
+  readings(): [string, NodeReading][] {
+    return [...this.#readings]
+  }
+
+  /** The replica list set by `setReplicas` (discovery), or null while the config's list applies. */
+  get replicaOverride(): readonly NodeConfig[] | null {
+    return this.#replicaOverride
+  }
+
+  /** Probes the primary, then every replica, now (shared with concurrent callers). */
+  refreshReadings(): Promise<void> {
+    return this.#refreshReplicas()
   }
 
   /** Classifies a statement (cached by text). */
@@ -343,7 +393,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   setReplicas(replicas: readonly NodeConfig[] | null): void {
     this.#replicaOverride = replicas
     this.tracker.setNodes(this.#config, replicas ?? this.#config.cluster.replicas)
-    if (this.#started) this.#syncMonitors()
+    if (this.#started && this.#follow === null) this.#syncMonitors()
     this.emit('config', this.#config)
   }
 
@@ -360,7 +410,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     this.#classifier = this.#driver.createClassifier(next)
     this.#decider = new Decider(next, { tokens: this.#driver.tokens })
     this.tracker.setNodes(next, this.#replicaOverride ?? next.cluster.replicas)
-    if (this.#started) this.#syncMonitors()
+    if (this.#started && this.#follow === null) this.#syncMonitors()
     this.emit('config', next)
     // A reload sets the controls to the new config's values: a change is as much news as setControls().
     const after = next.controls
@@ -425,10 +475,17 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     if (primaryLsn !== null && name === this.tracker.primary)
       this.#primaryMark = { lsn: primaryLsn, at: reading.at }
     this.tracker.record(name, reading)
+    for (const listener of this.#readingListeners) listener(name, reading)
   }
 
   #refreshReplicas(): Promise<void> {
     if (this.#refreshing) return this.#refreshing
+    if (this.#follow !== null) {
+      this.#refreshing = this.#follow.refresh().finally(() => {
+        this.#refreshing = null
+      })
+      return this.#refreshing
+    }
     const primary = this.#monitors.get(this.tracker.primary)
     const replicas = [...this.#monitors.values()].filter((m) => m.name !== this.tracker.primary)
     this.#refreshing = (async () => {

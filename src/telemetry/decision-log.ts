@@ -39,10 +39,15 @@ export class DecisionLog {
   #muted = 0
   #detach: (() => void) | null = null
   readonly #random: () => number
+  readonly #onRecord: ((record: DecisionRecord) => void) | null
 
-  constructor(options: { capacity?: number; random?: () => number } = {}) {
+  /** `onRecord` also receives every record stored (a proxy worker passes them to the admin process). */
+  constructor(
+    options: { capacity?: number; random?: () => number; onRecord?: (record: DecisionRecord) => void } = {},
+  ) {
     this.#ring = new Array(Math.max(1, options.capacity ?? 1000))
     this.#random = options.random ?? Math.random
+    this.#onRecord = options.onRecord ?? null
   }
 
   get capacity(): number {
@@ -90,10 +95,16 @@ export class DecisionLog {
         ? { would_be: { target: d.wouldBe.target, reason: d.wouldBe.reason, lag_ms: d.wouldBe.lagMs } }
         : {}),
     }
+    this.store(rec)
+    this.#onRecord?.(rec)
+    return rec
+  }
+
+  /** Stores a record made elsewhere (a proxy worker's sampled decision). */
+  store(rec: DecisionRecord): void {
     this.#ring[this.#next] = rec
     this.#next = (this.#next + 1) % this.#ring.length
     if (this.#size < this.#ring.length) this.#size++
-    return rec
   }
 
   /** The newest `limit` records, newest first. */

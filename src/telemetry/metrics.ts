@@ -1,6 +1,14 @@
 // Prometheus metrics (CONTRACT section 8) in a registry of their own, fed by engine events and snapshots.
 
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  Histogram,
+  type MetricObjectWithValues,
+  type MetricValue,
+  Registry,
+} from 'prom-client'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import type { Decision } from '../core/route/decision.js'
@@ -32,6 +40,26 @@ export const METRIC_NAMES = Object.freeze([
   'freshet_primary_changes_total',
   'freshet_breaker_transitions_total',
 ] as const)
+
+/**
+ * Metrics of the topology, config and controls: with `proxy.workers`, the process that probes and
+ * serves the admin API exports its own; the workers' copies (fed by the same readings) are dropped.
+ */
+const TOPOLOGY_METRICS: ReadonlySet<string> = new Set([
+  'replica_lag_seconds',
+  'replica_eligible',
+  'circuit_breaker_open',
+  'freshet_node_healthy',
+  'config_version',
+  'freshet_controls',
+  'freshet_controls_changes_total',
+  'freshet_config_reloads_total',
+  'freshet_primary_changes_total',
+  'freshet_breaker_transitions_total',
+])
+
+/** One process's metrics as prom-client's `getMetricsAsJSON()` gives them. */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[]
 
 /** Fine buckets from 1 µs: deciding is microseconds, a slow classification is milliseconds. */
 const DECISION_BUCKETS = [
@@ -69,6 +97,7 @@ export class FreshetMetrics {
   /** While > 0, decisions are not counted (admin `explain` runs the real decision path). */
   #muted = 0
   #tierBounds = new Map<string, number>()
+  #workers: (() => Promise<MetricsJson[]>) | null = null
 
   readonly #decisions: Counter<'tier' | 'target' | 'reason'>
   readonly #fallbacks: Counter<'tier'>
@@ -177,9 +206,29 @@ export class FreshetMetrics {
     return this.registry.contentType
   }
 
-  /** The Prometheus text exposition of every metric. */
-  metrics(): Promise<string> {
-    return this.registry.metrics()
+  /** The Prometheus text exposition of every metric (summed with the workers', see `setWorkerSource`). */
+  async metrics(): Promise<string> {
+    return (await this.#aggregated()).metrics()
+  }
+
+  /** One metric's values (summed with the workers'), e.g. for the dashboard's decision counts. */
+  async values(name: string): Promise<readonly MetricValue<string>[]> {
+    return (await (await this.#aggregated()).getSingleMetric(name)?.get())?.values ?? []
+  }
+
+  async #aggregated(): Promise<Registry> {
+    if (this.#workers === null) return this.registry
+    const [own, workers] = await Promise.all([this.registry.getMetricsAsJSON(), this.#workers()])
+    const theirs = workers.map((w) => w.filter((m) => !TOPOLOGY_METRICS.has(m.name)))
+    return AggregatorRegistry.aggregate([own as MetricsJson, ...theirs])
+  }
+
+  /**
+   * `proxy.workers`: where the workers' metrics come from. Counters, histograms and pool gauges are
+   * summed over this process and the workers; topology, config and controls metrics are this process's.
+   */
+  setWorkerSource(source: (() => Promise<MetricsJson[]>) | null): void {
+    this.#workers = source
   }
 
   /**

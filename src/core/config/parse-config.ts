@@ -149,6 +149,14 @@ export function assertNewerVersion(current: FreshetConfig, next: FreshetConfig):
   }
 }
 
+/**
+ * A config that was validated elsewhere and copied here as plain data (a proxy worker gets it over
+ * IPC): frozen again, not validated again (environment references were substituted already).
+ */
+export function revivedConfig(plain: unknown): FreshetConfig {
+  return deepFreeze(plain as FreshetConfig)
+}
+
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value)

@@ -191,6 +191,8 @@ export const ConfigSchema = z
           .prefault({}),
         prepared_statement_cache_size: z.number().int().positive().default(1000),
         shutdown_timeout_ms: duration.default(30000),
+        /** Processes accepting on `listen`: a number, or 'auto' for one per core. */
+        workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
       })
       .prefault({}),
     admin: z
