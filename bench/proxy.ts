@@ -1,6 +1,6 @@
 // pgbench direct, through pgbouncer, a bare Node socket pipe and freshet's proxy, alternated: ratios, CPU and syscalls per transaction.
 // Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb]
-//        [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
+//        [--workers N] (also freshet with proxy.workers: N) [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
 //        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell)
 
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'simple,extended' },
     'no-pgbouncer': { type: 'boolean', default: false },
     'no-pipe': { type: 'boolean', default: false },
+    /** also run freshet with proxy.workers: N (0 = not) */
+    workers: { type: 'string', default: '0' },
     strace: { type: 'string', default: '3' },
     profile: { type: 'string' },
   },
@@ -146,23 +148,38 @@ chmodSync(scratch, 0o755) // pgbouncer runs as nobody when we are root
 let bouncer: RunningRouter | null = null
 let pipe: { server: Server; port: number } | null = null
 try {
-  const engine = new RoutingEngine(
-    parseConfig(
-      JSON.stringify({
-        version: 1,
-        cluster: {
-          primary: { name: 'primary', url: cluster.primary.url() },
-          replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
-        },
-        pools: { primary: { min_idle: 0, max_active: 20 }, replicas: { min_idle: 0, max_active: 20 } },
-        proxy: { listen: '127.0.0.1:0', auth: { type: 'trust' } },
-        telemetry: { log_level: 'silent' },
-      }),
-    ),
-  )
+  const engineWith = (workers: number) =>
+    new RoutingEngine(
+      parseConfig(
+        JSON.stringify({
+          version: 1,
+          cluster: {
+            primary: { name: 'primary', url: cluster.primary.url() },
+            replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
+          },
+          pools: { primary: { min_idle: 0, max_active: 20 }, replicas: { min_idle: 0, max_active: 20 } },
+          proxy: { listen: '127.0.0.1:0', auth: { type: 'trust' }, workers },
+          telemetry: { log_level: 'silent' },
+        }),
+      ),
+    )
   // as `freshet proxy` runs: metrics, the admin API and its decision log attached
-  const running = await startProxy({ engine, listen: '127.0.0.1:0', adminListen: '127.0.0.1:0' })
-  const port = Number(running.address.slice(running.address.lastIndexOf(':') + 1))
+  const running = await startProxy({
+    engine: engineWith(1),
+    listen: '127.0.0.1:0',
+    adminListen: '127.0.0.1:0',
+  })
+  const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1))
+  const port = portOf(running.address)
+  const workerCount = Number(values.workers)
+  const multi =
+    workerCount > 1
+      ? await startProxy({
+          engine: engineWith(workerCount),
+          listen: '127.0.0.1:0',
+          adminListen: '127.0.0.1:0',
+        })
+      : null
   if (!values['no-pgbouncer'] && pgbouncer.missing() === null)
     bouncer = await pgbouncer.start(cluster, scratch)
   if (!values['no-pipe']) pipe = await startPipe(cluster.primary.port)
@@ -197,6 +214,18 @@ try {
     })
   if (pipe) routers.push({ name: 'node pipe', port: pipe.port, cpu: ownCpu, pid: process.pid })
   routers.push({ name: 'freshet', port, cpu: ownCpu, pid: process.pid })
+  if (multi)
+    routers.push({
+      name: `freshet, ${workerCount} workers`,
+      port: portOf(multi.address),
+      // the workers, plus this process's share (the probes and node:cluster's accept)
+      cpu: () => {
+        const own = ownCpu()
+        const workers = multi.workers!.pids().reduce((sum, pid) => sum + treeCpuSeconds(pid), 0)
+        return { total: own.total + workers, sys: Number.NaN }
+      },
+      pid: null,
+    })
   const straceSeconds = Number(values.strace)
   console.log(`${cores} cores; ${values.seconds} s x ${values.rounds} alternating rounds per cell; scale 1`)
   const rows: string[][] = []
@@ -284,6 +313,7 @@ try {
     if (n === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   }
   profiler?.disconnect()
+  await multi?.stop()
   await running.stop()
 } finally {
   pipe?.server.close()
