@@ -1,4 +1,7 @@
-// Shared helpers for the benchmarks: timing loops, A/B alternation and a plain-text table.
+// Shared helpers for the benchmarks: timing loops, A/B alternation, a plain-text table, a proxy engine.
+
+import { parseConfig } from '../src/core/config/parse-config.js'
+import { RoutingEngine } from '../src/routing/routing-engine.js'
 
 /** ns per operation of `fn` over `iterations`, after a warm-up. */
 export function nsPerOp(iterations: number, fn: (i: number) => unknown): number {
@@ -45,4 +48,28 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/**
+ * A routing engine for a harness cluster with trust auth on 127.0.0.1:0 and silent logs; `proxy` and
+ * `pools` are merged into those sections (the benchmarks' proxy setup).
+ */
+export function benchEngine(
+  cluster: { primary: { name: string; url(): string }; replicas: readonly { name: string; url(): string }[] },
+  sections: { proxy?: Record<string, unknown>; pools?: Record<string, unknown> } = {},
+): RoutingEngine {
+  return new RoutingEngine(
+    parseConfig(
+      JSON.stringify({
+        version: 1,
+        cluster: {
+          primary: { name: cluster.primary.name, url: cluster.primary.url() },
+          replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
+        },
+        pools: sections.pools ?? {},
+        proxy: { listen: '127.0.0.1:0', auth: { type: 'trust' }, ...sections.proxy },
+        telemetry: { log_level: 'silent' },
+      }),
+    ),
+  )
 }

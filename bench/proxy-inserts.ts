@@ -5,8 +5,7 @@ import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { startProxy } from '../src/cli/proxy.js'
 import { startCluster } from '../src/cluster/index.js'
-import { parseConfig } from '../src/core/config/parse-config.js'
-import { RoutingEngine } from '../src/routing/routing-engine.js'
+import { benchEngine } from './bench-util.js'
 
 const { values } = parseArgs({
   options: { inserts: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '3' } },
@@ -18,20 +17,10 @@ try {
   await cluster.query('primary', 'CREATE TABLE bench_inserts (id serial PRIMARY KEY, v int)')
   const proxyFor = (mode: 'transaction' | 'session') =>
     startProxy({
-      engine: new RoutingEngine(
-        parseConfig(
-          JSON.stringify({
-            version: 1,
-            cluster: {
-              primary: { name: 'primary', url: cluster.primary.url() },
-              replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
-            },
-            pools: { primary: { min_idle: 1, max_active: 4 }, replicas: { min_idle: 1, max_active: 4 } },
-            proxy: { listen: '127.0.0.1:0', auth: { type: 'trust' }, pool_mode: mode },
-            telemetry: { log_level: 'silent' },
-          }),
-        ),
-      ),
+      engine: benchEngine(cluster, {
+        pools: { primary: { min_idle: 1, max_active: 4 }, replicas: { min_idle: 1, max_active: 4 } },
+        proxy: { pool_mode: mode },
+      }),
       listen: '127.0.0.1:0',
       adminListen: false,
     })

@@ -12,8 +12,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startProxy } from '../src/cli/proxy.js'
 import { startCluster } from '../src/cluster/index.js'
-import { parseConfig } from '../src/core/config/parse-config.js'
-import { RoutingEngine } from '../src/routing/routing-engine.js'
+import { benchEngine } from './bench-util.js'
 import { treeCpuSeconds } from './e2e-cpu.js'
 import { pgbouncer } from './routers/pgbouncer.js'
 import type { RunningRouter } from './routers/router.js'
@@ -148,21 +147,8 @@ chmodSync(scratch, 0o755) // pgbouncer runs as nobody when we are root
 let bouncer: RunningRouter | null = null
 let pipe: { server: Server; port: number } | null = null
 try {
-  const engineWith = (workers: number) =>
-    new RoutingEngine(
-      parseConfig(
-        JSON.stringify({
-          version: 1,
-          cluster: {
-            primary: { name: 'primary', url: cluster.primary.url() },
-            replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
-          },
-          pools: { primary: { min_idle: 0, max_active: 20 }, replicas: { min_idle: 0, max_active: 20 } },
-          proxy: { listen: '127.0.0.1:0', auth: { type: 'trust' }, workers },
-          telemetry: { log_level: 'silent' },
-        }),
-      ),
-    )
+  const pools = { primary: { min_idle: 0, max_active: 20 }, replicas: { min_idle: 0, max_active: 20 } }
+  const engineWith = (workers: number) => benchEngine(cluster, { pools, proxy: { workers } })
   // as `freshet proxy` runs: metrics, the admin API and its decision log attached
   const running = await startProxy({
     engine: engineWith(1),
