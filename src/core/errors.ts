@@ -20,6 +20,7 @@ export type FreshetErrorCode =
   | 'FRESHET_CLUSTER'
   | 'FRESHET_CROSS_SHARD'
   | 'FRESHET_SHARD_KEY'
+  | 'FRESHET_UNSUPPORTED'
 
 /** SQLSTATE the proxy reports for each code (08 connection, 53 resources, 57 operator, F0 config, ZF freshet's own). */
 export const SQLSTATE: Readonly<Record<FreshetErrorCode, string>> = Object.freeze({
@@ -40,6 +41,7 @@ export const SQLSTATE: Readonly<Record<FreshetErrorCode, string>> = Object.freez
   FRESHET_CLUSTER: '58000',
   FRESHET_CROSS_SHARD: 'ZF003', // a statement for another shard in a transaction, a write spanning shards, cross_shard: error
   FRESHET_SHARD_KEY: 'ZF004', // a shard key that is not a value of the key's type or that no map entry owns
+  FRESHET_UNSUPPORTED: '0A000', // feature_not_supported (freshet/mysql: result streaming)
 })
 
 export interface FreshetErrorOptions {

@@ -1,6 +1,7 @@
 // The callback-style faces (mysql2's core Pool and PoolConnection) over the promise pool: for Kysely, Knex and TypeORM.
 
 import { EventEmitter } from 'node:events'
+import { FreshetError } from '../core/errors.js'
 import type { MysqlPool, MysqlStatement } from './mysql-pool.js'
 import type { MysqlPoolConnection } from './mysql-pool-connection.js'
 
@@ -8,7 +9,7 @@ type Callback = (err: Error | null, rows?: unknown, fields?: unknown) => void
 
 /** mysql2's callback Pool surface: getConnection(cb), query(sql, values?, cb), end(cb), events, promise(). */
 export interface CallbackPool {
-  getConnection(cb: (err: Error | null, conn?: CallbackConnection) => void): void
+  getConnection(cb: (err: Error | null, conn: CallbackConnection) => void): void
   query(statement: MysqlStatement, values?: unknown, cb?: Callback): void
   execute(statement: MysqlStatement, values?: unknown, cb?: Callback): void
   end(cb?: (err?: Error | null) => void): void
@@ -24,8 +25,8 @@ export interface CallbackPool {
 
 /** mysql2's callback PoolConnection surface (an EventEmitter, as TypeORM attaches an 'error' listener). */
 export interface CallbackConnection extends EventEmitter {
-  query(statement: MysqlStatement, values?: unknown, cb?: Callback): void
-  execute(statement: MysqlStatement, values?: unknown, cb?: Callback): void
+  query(statement: MysqlStatement, values?: unknown, cb?: Callback): NoStream
+  execute(statement: MysqlStatement, values?: unknown, cb?: Callback): NoStream
   beginTransaction(cb?: (err: Error | null) => void): void
   commit(cb?: (err: Error | null) => void): void
   rollback(cb?: (err: Error | null) => void): void
@@ -38,6 +39,21 @@ export interface CallbackConnection extends EventEmitter {
   format(sql: string, values?: unknown): string
   promise(): MysqlPoolConnection
 }
+
+/** What query() returns: mysql2's Query, of which only `stream()` is asked for (Kysely's streamQuery). */
+export interface NoStream {
+  /** Result streaming is not routed yet: throws. */
+  stream(options?: unknown): never
+}
+
+const NO_STREAM: NoStream = Object.freeze({
+  stream(): never {
+    throw new FreshetError(
+      'FRESHET_UNSUPPORTED',
+      'freshet: streaming results (query().stream()) is not supported by freshet/mysql yet; run the query without streaming',
+    )
+  },
+})
 
 /** mysql2's (statement, values?, cb?) argument shuffle. */
 function args(values: unknown, cb: Callback | undefined): [unknown, Callback | undefined] {
@@ -67,7 +83,8 @@ export function callbackPool(pool: MysqlPool): CallbackPool {
     getConnection: (cb) =>
       pool.getConnection().then(
         (conn) => cb(null, conn.connection),
-        (err: Error) => cb(err),
+        // mysql2 passes no connection with an error
+        (err: Error) => cb(err, undefined as unknown as CallbackConnection),
       ),
     query: (statement, values, cb) => {
       const [v, done] = args(values, cb)
@@ -105,10 +122,12 @@ export function callbackConnection(conn: MysqlPoolConnection): CallbackConnectio
     query: (statement: MysqlStatement, values?: unknown, cb?: Callback) => {
       const [v, done] = args(values, cb)
       settle(conn.query(statement, v), results(done))
+      return NO_STREAM
     },
     execute: (statement: MysqlStatement, values?: unknown, cb?: Callback) => {
       const [v, done] = args(values, cb)
       settle(conn.execute(statement, v), results(done))
+      return NO_STREAM
     },
     beginTransaction: (cb?: (err: Error | null) => void) => settle(conn.beginTransaction(), cb),
     commit: (cb?: (err: Error | null) => void) => settle(conn.commit(), cb),
