@@ -62,6 +62,10 @@ export class ClientSession implements ServerSink {
   readonly #rt: ProxyRuntime
   readonly #reader = new FrameReader({ startup: true })
   #phase: SessionPhase = 'startup'
+  /** A frame of the current chunk reached the handler: errors after that are about its content, not its framing. */
+  #framed = false
+  /** A FATAL of the server connection reached the client: when that connection goes, so does the client. */
+  #serverFatal = false
   readonly #startup: ClientStartup
   identity: LoginIdentity = { user: '', database: '', password: undefined }
   /** Settings asked for at startup (application_name, statement_timeout, -c options ...), lower-case names. */
@@ -135,11 +139,23 @@ export class ClientSession implements ServerSink {
   }
 
   readonly #onData = (chunk: Buffer): void => {
+    this.#framed = false
     try {
       this.#reader.feedRaw(chunk, this.#onClientFrame)
     } catch (err) {
-      this.#fatal(err)
+      if (this.#phase === 'startup' && !this.#framed) this.#dropUnframed(err)
+      else this.#fatal(err)
     }
+  }
+
+  /**
+   * Bytes that are no startup packet at all (a bad length: Terminate before the StartupMessage, as
+   * node-postgres' quick-disconnect test sends, or a port scanner): PostgreSQL logs "invalid length of
+   * startup packet" and closes without a word, so do we.
+   */
+  #dropUnframed(err: unknown): void {
+    this.#rt.log('info', 'closing client: invalid startup packet', { error: (err as Error)?.message })
+    this.close()
   }
 
   /** True while a statement of this client runs on a server (for CancelRequest). */
@@ -156,6 +172,7 @@ export class ClientSession implements ServerSink {
 
   readonly #onClientFrame: RawFrameHandler = (code, buf, start, end) => {
     if (this.#phase === 'closed') return
+    this.#framed = true
     if (code === STARTUP_FRAME) {
       this.#startup.packet(decodeStartupPacket(buf.subarray(start + 4, end)))
       return
@@ -457,14 +474,19 @@ export class ClientSession implements ServerSink {
           return
         }
         const job = this.#running
+        const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
+        const fatal = fields !== null && (fields.severity === 'FATAL' || fields.severity === 'PANIC')
         if (job === null) {
-          if (!this.#hidden) this.#unsyncedError = true
+          if (!this.#hidden) {
+            this.#unsyncedError = true
+            // the server ends the session the client holds (pg_terminate_backend, idle_session_timeout)
+            if (fatal) this.#serverFatal = true
+          }
           break
         }
         const conn = this.#conn
         if (!job.answered && conn !== null && conn.node !== this.#rt.engine.tracker.primary) {
-          const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
-          if (fields !== null && (fields.severity === 'FATAL' || fields.severity === 'PANIC')) {
+          if (fatal) {
             // a replica going away (shutdown, terminate) says FATAL before it closes: held back, so
             // that onServerLost can still move the read to the primary (or report the loss); what came
             // before it in this read (a RowDescription) goes too
@@ -484,6 +506,7 @@ export class ClientSession implements ServerSink {
           }
         }
         job.failed = true
+        if (fatal && !this.#hidden) this.#serverFatal = true
         if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
         break
       }
@@ -637,6 +660,15 @@ export class ClientSession implements ServerSink {
     this.#rt.pool.release(conn)
     this.state.setPinned(null, false)
     this.#rt.observer?.backendError(conn.node)
+    if (this.#serverFatal) {
+      // the client saw the server's FATAL: its session is over, as on a direct connection, where
+      // PostgreSQL closes after it (clients and psql rely on that); nothing of freshet's own follows
+      this.#rt.log('info', 'closing client: its server session ended with FATAL', { node: conn.node })
+      this.#flushRun()
+      this.#socket.end()
+      this.close()
+      return
+    }
     const message = `freshet: lost the connection to ${conn.node}: ${err.message}`
     if (this.#running !== null && this.#txStatus === 'I' && this.state.sessionPin === null) {
       this.#resetServerState()

@@ -217,7 +217,7 @@ export class ServerConnection {
           startupMessage({
             user: options.user,
             database: options.database,
-            application_name: 'freshet',
+            // no application_name: a client that sets none must see PostgreSQL's default (''), as directly
             client_encoding: 'UTF8',
             ...(options.statementTimeoutMs ? { statement_timeout: String(options.statementTimeoutMs) } : {}),
           }),

@@ -107,7 +107,7 @@ describe('proxy: startup settings on pooled connections', () => {
     try {
       for (const hint of ['', '/* FRESHNESS: EVENTUAL */ ']) {
         const s = await settingsOf(plain, hint)
-        assert.equal(s.app, 'freshet', `${s.node}: application_name is the pool's own`)
+        assert.equal(s.app, '', `${s.node}: application_name is the server default, as directly`)
         assert.equal(
           s.timeout,
           s.node === 'primary' ? '0' : '700ms',
