@@ -58,6 +58,11 @@ export class EtcdMember {
     return `http://127.0.0.1:${this.clientPort}`
   }
 
+  /** The member's pid while it runs, else null. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null
+  }
+
   get running(): boolean {
     return this.#child !== null
   }

@@ -4,9 +4,11 @@
 // blocks rollouts and flags but not routing; a start without etcd runs the local cache, then the file.
 
 import assert from 'node:assert/strict'
-import { copyFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { copyFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { freePort } from '../../../src/cluster/free-port.js'
 import type { FreshetConfigInput } from '../../../src/core/config/schema.js'
 import { proposeConfig } from '../../../src/fleet/propose-config.js'
@@ -14,6 +16,8 @@ import { setFleetFlags } from '../../../src/fleet/set-fleet-flags.js'
 import { createPool } from '../../../src/index.js'
 import { eventually } from '../../support/eventually.js'
 import { type FleetFixture, startFleet } from './fleet-fixture.js'
+
+const RUN_CLI = fileURLToPath(new URL('../../support/run-cli.ts', import.meta.url))
 
 describe('fleet faults over a real etcd cluster', { timeout: 240_000 }, () => {
   let f: FleetFixture
@@ -144,6 +148,32 @@ describe('fleet faults over a real etcd cluster', { timeout: 240_000 }, () => {
     }
   })
 
+  it('a proxy in a child process joins at the committed version; SIGKILLed, it leaves when its lease runs out', async () => {
+    const file = join(f.dir, 'child.json')
+    writeFileSync(file, JSON.stringify({ ...f.documentAt(1), fleet: f.fleetSection('proxy_child') }))
+    const child = spawn(process.execPath, ['--import', 'tsx', RUN_CLI, 'proxy', '--config', file], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
+    try {
+      await eventually(
+        'proxy_child registered at the committed version 3',
+        async () => (await f.store.members()).some((m) => m.instance === 'proxy_child' && m.version === 3),
+        30_000,
+      )
+      child.kill('SIGKILL')
+      const killed = Date.now()
+      await eventually(
+        'proxy_child gone from the members',
+        async () => !(await f.store.members()).some((m) => m.instance === 'proxy_child'),
+        15_000,
+      )
+      // lease_ttl_s is 3: gone by expiry, not by a revoke
+      assert.ok(Date.now() - killed >= 1000, 'left too early for a lease expiry')
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
   it('an instance that stops leaves the member list at once', async () => {
     // the test's own client may still hold its breakers open from the quorum loss (etcd3: 5 s)
     await eventually(
@@ -155,7 +185,7 @@ describe('fleet faults over a real etcd cluster', { timeout: 240_000 }, () => {
         ),
       15_000,
     )
-    assert.equal((await f.store.members()).length, 3)
+    await eventually('three members', async () => (await f.store.members()).length === 3, 15_000)
     await f.c.end()
     assert.deepEqual(
       (await f.store.members()).map((m) => m.instance),

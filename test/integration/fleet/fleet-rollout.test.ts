@@ -216,4 +216,57 @@ describe('fleet rollout over a real etcd cluster', { timeout: 240_000 }, () => {
     assert.equal((await f.store.flags()).value?.set_by, 'oncall')
     assert.match(metrics, /freshet_fleet_etcd_connected 1/)
   })
+
+  it('under majority a refusal can be outvoted: the refusing instance keeps its version and says why', async () => {
+    const before = f.c.engine.config.version
+    const secret = {
+      proxy: {
+        listen: '127.0.0.1:0',
+        auth: { type: 'scram-sha-256', users: { app: { password: '${FLEET_TEST_SECRET}' } } },
+      },
+    }
+    const outcome = await proposeConfig(f.store, f.documentAt(10, secret), 10, {
+      proposer: 'test',
+      quorum: 'majority',
+      ackTimeoutMs: 10_000,
+    })
+    assert.equal(outcome.status, 'committed', outcome.reason ?? '')
+    await eventually('the proxies run version 10', () => f.versions()[0] === 10 && f.versions()[1] === 10)
+    await eventually('library_c reports why it cannot apply version 10', async () =>
+      (await f.store.members()).some(
+        (m) => m.instance === 'library_c' && /FLEET_TEST_SECRET/.test(m.apply_error ?? ''),
+      ),
+    )
+    assert.equal(f.c.engine.config.version, before)
+    assert.ok((await f.serverPort('c')) > 0)
+    // freshet config status shows it per instance
+    const file = join(f.dir, 'status.json')
+    writeFileSync(file, JSON.stringify({ ...f.documentAt(1), fleet: f.fleetSection('cli') }))
+    const printed: string[] = []
+    const log = console.log
+    console.log = (line: string) => printed.push(line)
+    const code = await configCli(['status', '--config', file]).finally(() => {
+      console.log = log
+    })
+    assert.equal(code, 0)
+    const text = printed.join('\n')
+    assert.match(text, /^committed: version 10 /m)
+    assert.match(
+      text,
+      new RegExp(
+        `library_c\\s+library\\s+${before}\\s+yes\\s+(refused 10|-)\\s.*cannot apply: proxy\\.auth\\.users\\.app\\.password`,
+      ),
+    )
+    // the next valid version reaches it again
+    const next = await proposeConfig(f.store, f.documentAt(11), 11, {
+      proposer: 'test',
+      quorum: 'all',
+      ackTimeoutMs: 10_000,
+    })
+    assert.equal(next.status, 'committed', next.reason ?? '')
+    await eventually('every instance runs version 11', () => f.versions().every((v) => v === 11))
+    await eventually('library_c reports no apply error', async () =>
+      (await f.store.members()).some((m) => m.instance === 'library_c' && m.apply_error === null),
+    )
+  })
 })
