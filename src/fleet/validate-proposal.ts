@@ -2,9 +2,10 @@
 // `freshet check-config`, a version above its own, and that it can reach every node the config names.
 
 import pg from 'pg'
+import { engineOf } from '../core/config/engine-schema.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import { redactUrl } from '../core/config/redact.js'
-import type { FreshetConfig } from '../core/config/schema.js'
+import type { FreshetConfig, NodeConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import type { FleetIssue } from './fleet-records.js'
 
@@ -59,12 +60,25 @@ export function checkDocument(
   return { ok: true, config }
 }
 
-/** Connects to each node of `config` (SELECT 1) and reports the ones this instance cannot reach. */
-export async function unreachableNodes(config: FreshetConfig, timeoutMs: number): Promise<FleetIssue[]> {
-  const nodes = [
-    { path: 'cluster.primary.url', node: config.cluster.primary },
-    ...config.cluster.replicas.map((node, i) => ({ path: `cluster.replicas[${i}].url`, node })),
+/** Every node of a config with its key path: the cluster's, and each shard's when sharded. */
+function nodesOf(config: FreshetConfig): { path: string; node: NodeConfig }[] {
+  const group = (base: string, g: { primary: NodeConfig; replicas: readonly NodeConfig[] }) => [
+    { path: `${base}.primary.url`, node: g.primary },
+    ...g.replicas.map((node, i) => ({ path: `${base}.replicas[${i}].url`, node })),
   ]
+  const shards = (config as { shards?: readonly { primary: NodeConfig; replicas: readonly NodeConfig[] }[] })
+    .shards
+  if (shards && shards.length > 0) return shards.flatMap((s, i) => group(`shards[${i}]`, s))
+  return group('cluster', config.cluster)
+}
+
+/**
+ * Connects to each node of `config` (SELECT 1) and reports the ones this instance cannot reach. Only
+ * PostgreSQL configs are checked this way (the fleet runs with the PostgreSQL faces).
+ */
+export async function unreachableNodes(config: FreshetConfig, timeoutMs: number): Promise<FleetIssue[]> {
+  if (engineOf(config) !== 'postgres') return []
+  const nodes = nodesOf(config)
   const issues = await Promise.all(
     nodes.map(async ({ path, node }): Promise<FleetIssue | null> => {
       const client = new pg.Client({
