@@ -21,3 +21,11 @@ export {
 } from './mariadb-cluster.js'
 export { type PgBinaries, resolvePgBinaries } from './pg-binaries.js'
 export type { StopMode } from './postgres-server.js'
+export {
+  type LocalShard,
+  ShardedCluster,
+  type ShardedClusterOptions,
+  type ShardedKeyType,
+  splitBuckets,
+  startShardedCluster,
+} from './sharded-cluster.js'
