@@ -255,6 +255,7 @@ export class ClientStatements {
           else conn.queue(renameDescribeOrClose(item.whole, name))
           return
         }
+        if (item.statementTarget && item.unnamed === null) this.#unknownName(item, conn)
         if (item.statementTarget && item.unnamed !== null && cache.unnamedParse !== item.unnamed) {
           // the unnamed statement was parsed on another server connection: recreate it here
           conn.queue(item.unnamed)
@@ -276,6 +277,23 @@ export class ClientStatements {
       default:
         conn.queue(item.whole)
     }
+  }
+
+  /**
+   * A Bind or Describe of a statement name the client has not prepared (or has closed). PostgreSQL
+   * answers 26000 "prepared statement ... does not exist"; but the server connection may hold that
+   * name for another client (freshet keeps statements past a client's Close). Then that copy is
+   * closed first (its CloseComplete is ours) and forgotten, so the server gives the client the same
+   * error it would give directly; others re-create it when they next use it. A name freshet never
+   * made (an SQL PREPARE of this session, or nothing) goes to the server as it is.
+   */
+  #unknownName(item: BatchItem, conn: StatementTarget): void {
+    const body = item.whole.subarray(HEADER_LENGTH)
+    const name = item.code === FrontendCode.Bind ? decodeBind(body).statement : decodeDescribe(body).name
+    if (name === '' || conn.statements.keyOf(name) === undefined) return
+    conn.statements.forget(name)
+    conn.queue(closeMessage('S', name))
+    this.#closeSlots.push(SWALLOW_CLOSE)
   }
 
   /**
