@@ -7,6 +7,7 @@ const quick = process.argv.includes('--quick')
 const benches: [string, string[]][] = [
   ['bench/micro-route.ts', []],
   ['bench/micro-classify.ts', []],
+  ['bench/micro-shard.ts', []],
   ['bench/micro-frame.ts', []],
   ['bench/library.ts', quick ? ['--seconds', '1', '--rounds', '2'] : ['--seconds', '5', '--rounds', '3']],
   ['bench/proxy.ts', quick ? ['--quick'] : []],

@@ -116,23 +116,66 @@ export function hashBytesExtended(k: Uint8Array, seed: bigint): bigint {
   return result(s)
 }
 
+// the seeded state of a 4-byte key under HASH_PARTITION_SEED never changes: computed once
+let partitionSeed4: State | null = null
+const scratch: State = { a: 0, b: 0, c: 0 }
+
 /** `hash_bytes_uint32_extended(k, seed)`: the 64-bit hash of one 32-bit word. */
 export function hashUint32Extended(k: number, seed: bigint): bigint {
-  const s = seeded(4, seed)
-  s.a = (s.a + (k >>> 0)) >>> 0
-  final(s)
-  return result(s)
+  hashUint32Words(k, seed)
+  return result(scratch)
 }
+
+/**
+ * The same hash as two unsigned 32-bit words, without BigInt on the hot path: `hi` is the high word
+ * (lookup3's b), `lo` the low word (c). Valid until the next call.
+ */
+export function hashUint32Words(k: number, seed: bigint): { readonly hi: number; readonly lo: number } {
+  let init: State
+  if (seed === HASH_PARTITION_SEED) init = partitionSeed4 ??= seeded(4, seed)
+  else init = seeded(4, seed)
+  scratch.a = (init.a + (k >>> 0)) >>> 0
+  scratch.b = init.b
+  scratch.c = init.c
+  final(scratch)
+  words.hi = scratch.b
+  words.lo = scratch.c
+  return words
+}
+const words = { hi: 0, lo: 0 }
 
 /**
  * `hashint8extended` (also `hashint4extended` and `hashint2extended`: for any value that fits, an int2,
  * int4 and int8 hash alike, which is what lets PostgreSQL compare across the integer types).
  */
 export function hashInt8Extended(value: bigint, seed: bigint): bigint {
+  return hashUint32Extended(int8Word(value), seed)
+}
+
+/** hashint8extended's folding of an int8 into the one 32-bit word it hashes. */
+export function int8Word(value: bigint): number {
   const v = BigInt.asIntN(64, value)
+  if (v >= -0x80000000n && v <= 0x7fffffffn) return Number(v) >>> 0 // the high word is 0 or ~0: lo itself
   const lo = Number(v & 0xffffffffn)
   const hi = Number((v >> 32n) & 0xffffffffn)
-  return hashUint32Extended((lo ^ (v >= 0n ? hi : ~hi)) >>> 0, seed)
+  return (lo ^ (v >= 0n ? hi : ~hi)) >>> 0
+}
+
+const GOLDEN_HI = 0x49a0f4dd
+const GOLDEN_LO = 0x15e5a8e3
+
+/**
+ * `hash_combine64(0, hashint8extended(value, HASH_PARTITION_SEED)) mod buckets` for an int8: the bucket of
+ * an integer partition key, with 32-bit arithmetic where `buckets` is a power of two.
+ */
+export function int8PartitionBucket(value: bigint, buckets: number): number {
+  const w = hashUint32Words(int8Word(value), HASH_PARTITION_SEED)
+  const lo = w.lo + GOLDEN_LO
+  const carry = lo > 0xffffffff ? 1 : 0
+  const rowLo = lo >>> 0
+  if ((buckets & (buckets - 1)) === 0 && buckets <= 0x80000000) return (rowLo & (buckets - 1)) >>> 0
+  const rowHi = (w.hi + GOLDEN_HI + carry) >>> 0
+  return Number(((BigInt(rowHi) << 32n) | BigInt(rowLo)) % BigInt(buckets))
 }
 
 const encoder = new TextEncoder()

@@ -6,6 +6,7 @@ import {
   hashInt8Extended,
   hashTextExtended,
   hashUuidExtended,
+  int8PartitionBucket,
 } from './pg-hash.js'
 
 /**
@@ -68,6 +69,7 @@ export function partitionHash(key: ShardKeyValue | null, type: ShardKeyType): bi
  * hash-partitioned table's MODULUS, the bucket is the REMAINDER of the partition that holds the row.
  */
 export function hashBucket(key: ShardKeyValue | null, type: ShardKeyType, buckets: number): number {
+  if (type === 'integer' && key !== null) return int8PartitionBucket(key as bigint, buckets)
   return Number(partitionHash(key, type) % BigInt(buckets))
 }
 

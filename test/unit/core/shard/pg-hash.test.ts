@@ -47,6 +47,30 @@ describe('pg-hash', () => {
     assert.equal(hashCombine64(0n, 0n), 0x49a0f4dd15e5a8e3n)
     assert.equal(hashCombine64(0n, (1n << 64n) - 1n), 0x49a0f4dd15e5a8e2n)
   })
+  it('the 32-bit bucket fast path for integers equals the 64-bit computation', () => {
+    const keys = [
+      0n,
+      1n,
+      -1n,
+      2147483647n,
+      -2147483648n,
+      2147483648n,
+      -2147483649n,
+      (1n << 63n) - 1n,
+      -(1n << 63n),
+    ]
+    for (let i = 0n; i < 3000n; i++) keys.push(i * 7919n - 10000n, i * 0x9e3779b97f4an)
+    for (const buckets of [1, 2, 1024, 1000, 7, 65536, 2147483647]) {
+      for (const k of keys) {
+        const slow = Number(partitionHash(BigInt.asIntN(64, k), 'integer') % BigInt(buckets))
+        assert.equal(
+          hashBucket(BigInt.asIntN(64, k), 'integer', buckets),
+          slow,
+          `key ${k} buckets ${buckets}`,
+        )
+      }
+    }
+  })
   it('int2, int4 and int8 values hash alike; a NULL key is bucket 0', () => {
     assert.equal(partitionHash(5n, 'integer'), partitionHash(normalizeShardKey('5', 'integer'), 'integer'))
     assert.equal(hashBucket(null, 'integer', 1024), 0)
