@@ -13,6 +13,7 @@ import pg from 'pg'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
 import { configFor } from '../../support/cluster-config.js'
 import { eventually } from '../../support/eventually.js'
+import { selfSignedCertificate } from '../../support/tls-certificate.js'
 
 const run = promisify(execFile)
 const CLI = fileURLToPath(new URL('../../support/run-cli.ts', import.meta.url))
@@ -97,21 +98,7 @@ describe('freshet proxy CLI: config reloads and TLS', { timeout: 180_000 }, () =
   before(async () => {
     cluster = await startCluster({ replicas: 1 })
     dir = mkdtempSync(join(tmpdir(), 'freshet-cli-test-'))
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-    ])
+    await selfSignedCertificate(dir, 'localhost', { cert: 'cert.pem', key: 'key.pem' })
     await cluster.waitForCatchUp()
     writeConfig(1)
     child = spawn(process.execPath, ['--import', 'tsx', CLI, 'proxy', '--config', configPath()], {

@@ -8,32 +8,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { runCommand } from '../../support/proxy-fixture.js'
+import { selfSignedCertificate } from '../../support/tls-certificate.js'
 import { type CompatFixture, startCompatFixture } from './compat-fixture.js'
-
-/** A self-signed certificate for `name` (also its own CA), as PEM files in `dir`. */
-async function certificate(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, `${name}.crt`)
-  const key = join(dir, `${name}.key`)
-  const r = await runCommand('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    `subjectAltName=DNS:${name}`,
-  ])
-  assert.equal(r.code, 0, r.stderr)
-  return { cert, key }
-}
 
 for (const certName of ['localhost', 'elsewhere.example'] as const) {
   describe(`wire compat: TLS verify-full, certificate for ${certName}`, () => {
@@ -43,7 +19,7 @@ for (const certName of ['localhost', 'elsewhere.example'] as const) {
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'freshet-tls-'))
-      const files = await certificate(dir, certName)
+      const files = await selfSignedCertificate(dir, certName)
       cert = files.cert
       f = await startCompatFixture('transaction', { patch: { proxy: { tls: files } } })
     })
