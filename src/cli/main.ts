@@ -15,7 +15,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   sandbox: {
     module: 'sandbox',
     summary:
-      'sandbox [--replicas N] [--lag NAME=DURATION] [--port P]   local primary + replicas, proxy, freshet.yaml',
+      'sandbox [--replicas N] [--lag NAME=DURATION] [--port P] [--engine mariadb]   local primary + replicas, proxy, freshet.yaml',
   },
   proxy: {
     module: 'proxy',

@@ -22,6 +22,8 @@ export interface SandboxRequest {
   adminPort?: number
   /** Where to write freshet.yaml (default ./freshet.yaml, see chooseConfigPath). */
   configPath?: string
+  /** The servers: PostgreSQL (default) or MariaDB (src/cli/sandbox-mariadb.ts). */
+  engine?: 'postgres' | 'mariadb'
 }
 
 /** One command-line option: its parseArgs spec, its help, and how its value fills the request. */
@@ -102,6 +104,18 @@ export const SANDBOX_OPTIONS: SandboxOption[] = [
     help: 'where to write the config (default ./freshet.yaml unless that is your own file)',
     apply(raw, request) {
       request.configPath = raw
+    },
+  },
+  {
+    name: 'engine',
+    type: 'string',
+    value: 'ENGINE',
+    help: 'postgres (default) or mariadb: GTID replicas, the library face and dashboard, no proxy',
+    apply(raw, request) {
+      if (raw !== 'postgres' && raw !== 'mariadb') {
+        throw new ClusterError(`--engine ${raw}: expected postgres or mariadb`)
+      }
+      request.engine = raw
     },
   },
 ]
@@ -238,7 +252,8 @@ export function parseDuration(text: string): number {
   return Math.round(Number(match[1]) * unit)
 }
 
-function formatDuration(ms: number): string {
+/** `12 s`, `1 m`, `500 ms`. */
+export function formatDuration(ms: number): string {
   if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} m`
   if (ms >= 1000) return `${ms / 1000} s`
   return `${ms} ms`
@@ -257,7 +272,11 @@ function portFree(portNumber: number): Promise<boolean> {
  * The listen address for one of the sandbox's ports: the requested port exactly (0: a free one), or the
  * default when free, else a free one, saying so.
  */
-async function chooseListen(requested: number | undefined, fallback: number, what: string): Promise<string> {
+export async function chooseListen(
+  requested: number | undefined,
+  fallback: number,
+  what: string,
+): Promise<string> {
   if (requested !== undefined) return `127.0.0.1:${requested}`
   if (await portFree(fallback)) return `127.0.0.1:${fallback}`
   console.log(`${what}: port ${fallback} is taken (another sandbox, pgbouncer?), using a free port instead`)
@@ -319,7 +338,7 @@ function printFront(running: RunningProxy, configPath: string): void {
 }
 
 /** Resolves on SIGINT/SIGTERM; keeps the process alive until then or until cancel(). */
-function waitForSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
+export function waitForSignal(): { signal: Promise<NodeJS.Signals>; cancel(): void } {
   // Signal listeners do not keep the event loop alive, and the servers' handles are unref'd.
   const keepAlive = setInterval(() => {}, 1 << 30)
   let onSignal: (sig: NodeJS.Signals) => void = () => {}
@@ -352,6 +371,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`usage: ${usage}`)
     return 0
   }
+  if (request.engine === 'mariadb') return (await import('./sandbox-mariadb.js')).runMariadbSandbox(request)
   let cluster: LocalCluster | null = null
   let front: RunningProxy | null = null
   let configPath = ''
