@@ -10,6 +10,10 @@ const benches: [string, string[]][] = [
   ['bench/micro-shard.ts', []],
   ['bench/micro-frame.ts', []],
   ['bench/library.ts', quick ? ['--seconds', '1', '--rounds', '2'] : ['--seconds', '5', '--rounds', '3']],
+  [
+    'bench/mysql-library.ts',
+    quick ? ['--seconds', '1', '--rounds', '2'] : ['--seconds', '3', '--rounds', '3'],
+  ],
   ['bench/proxy.ts', quick ? ['--quick'] : []],
   // End to end (pgbench through pgbouncer, pgpool-II, the freshet proxy; routing under lag): minutes, not seconds.
   ...(process.argv.includes('--no-e2e')
