@@ -88,6 +88,8 @@ export class MysqlPool extends EventEmitter {
         { path: 'engine', message: 'createMysqlPool needs engine: mysql (or mysql:// / mariadb:// URLs)' },
       ])
     }
+    const unsupported = unsupportedKeys(config)
+    if (unsupported.length > 0) throw new ConfigError(unsupported)
     this.flavor = options.flavor ?? 'mariadb'
     this.engine = new RoutingEngine(config, new MysqlDriver(this.flavor))
     this.engine.on('decision', (d, c) => this.emit('decision', d, c))
@@ -318,6 +320,18 @@ export class MysqlPool extends EventEmitter {
   #writes(): WriteState {
     return currentContext()?.writes ?? this.#globalWrites
   }
+}
+
+/** Config keys the MySQL face does not apply yet: refused with their key path rather than ignored. */
+function unsupportedKeys(config: FreshetConfig): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = []
+  const later = 'is not supported with engine: mysql yet (docs/mysql.md)'
+  if (config.classifier.rules.length > 0) out.push({ path: 'classifier.rules', message: later })
+  if (config.classifier.engine !== 'ast')
+    out.push({ path: 'classifier.engine', message: `'${config.classifier.engine}' ${later}` })
+  if (Object.keys(config.pools.tier_budgets).length > 0)
+    out.push({ path: 'pools.tier_budgets', message: later })
+  return out
 }
 
 /** Runs a statement on a mysql2 connection with query() or execute(). */

@@ -216,6 +216,12 @@ describe('createMysqlPool: routing on a MariaDB cluster', () => {
       bad({ cluster: { primary: { name: 'primary', url: 'mysql://app@db:99999/main' } } }),
       (err: unknown) => err instanceof ConfigError && /cluster\.primary\.url/.test(err.message),
     )
+    assert.throws(
+      bad({ classifier: { rules: [{ pattern: '^SELECT', action: 'route_replica', priority: 1 }] } }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /classifier\.rules: is not supported with engine: mysql/.test(err.message),
+    )
     // a mysql:// primary without `engine` is a MySQL config
     const inferred = { ...cfg }
     delete inferred.engine
