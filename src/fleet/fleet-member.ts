@@ -105,6 +105,8 @@ export class FleetMember extends EventEmitter<FleetMemberEvents> {
   #committed: CommittedRecord | null = null
   #applyError: string | null = null
   #aheadWarned = -1
+  /** Everything counted since construction, so metrics attached later start from the true totals. */
+  readonly #counts = new Map<string, number>()
 
   constructor(engine: FleetEngine, options: FleetMemberOptions) {
     super()
@@ -192,6 +194,18 @@ export class FleetMember extends EventEmitter<FleetMemberEvents> {
   /** Registers this member's metrics (freshet_fleet_*) in a registry; returns the detach function. */
   attachMetrics(registry: Registry): () => void {
     return attachFleetMetrics(registry, this)
+  }
+
+  /**
+   * Events counted since this member was created, keyed `flag:<name>`, `ack:ok|refused`,
+   * `applied:etcd|cache` (what the freshet_fleet_* counters start from).
+   */
+  counts(): ReadonlyMap<string, number> {
+    return this.#counts
+  }
+
+  #count(key: string): void {
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1)
   }
 
   async #tick(): Promise<void> {
@@ -295,6 +309,7 @@ export class FleetMember extends EventEmitter<FleetMemberEvents> {
       proposal,
       source,
     })
+    this.#count(`applied:${source}`)
     this.emit('applied', version, source)
     return true
   }
@@ -324,6 +339,7 @@ export class FleetMember extends EventEmitter<FleetMemberEvents> {
         set_by: flags.value.set_by,
         set_at: flags.value.at,
       })
+      this.#count(`flag:${key}`)
       this.emit('flag', key, current[key], patch[key]!, flags.value.set_by)
     }
   }
@@ -352,6 +368,7 @@ export class FleetMember extends EventEmitter<FleetMemberEvents> {
           issues: issues.map((i) => ({ ...i })),
         })
       }
+      this.#count(`ack:${check.ok ? 'ok' : 'refused'}`)
       this.emit('ack', p.id, check.ok)
     }
   }

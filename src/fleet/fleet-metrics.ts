@@ -55,6 +55,12 @@ export function attachFleetMetrics(registry: Registry, member: FleetMember): () 
     labelNames: ['source'],
     registers,
   })
+  // what happened before the registry existed (a proxy joins the fleet before its admin API starts)
+  const counters: Record<string, Counter> = { flag: flags, ack: acks, applied }
+  for (const [key, n] of member.counts()) {
+    const [kind, label] = key.split(':') as [string, string]
+    counters[kind]?.labels(label).inc(n)
+  }
   const onFlag = (flag: string) => flags.labels(flag).inc()
   const onAck = (_p: string, ok: boolean) => acks.labels(ok ? 'ok' : 'refused').inc()
   const onApplied = (_v: number, source: string) => applied.labels(source).inc()

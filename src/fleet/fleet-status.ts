@@ -78,7 +78,12 @@ export function formatFleetStatus(s: FleetStatus): string {
     lines.push(`flags: ${on.join(' ') || '(none)'} (set by ${s.flags.set_by} at ${s.flags.at})`)
   }
   if (s.latest) {
-    const why = s.latest.reason ? `: ${s.latest.reason}` : ''
+    const expired = s.latest.status === 'pending' && Date.now() > s.latest.deadline
+    const why = s.latest.reason
+      ? `: ${s.latest.reason}`
+      : expired
+        ? ' past its deadline (the proposer is gone; never committed)'
+        : ''
     lines.push(
       `latest proposal: version ${s.latest.version} (${s.latest.id}) by ${s.latest.proposer}, quorum ${s.latest.quorum} = ${s.latest.required} of ${s.latest.members.length}, ${s.latest.status}${why}`,
     )

@@ -138,7 +138,10 @@ export async function proposeConfig(
 
 /** Deletes finished proposals beyond the newest `keep`. */
 async function forgetOld(store: FleetStore, keep: number): Promise<void> {
-  const finished = (await store.proposals()).filter((p) => p.value.status !== 'pending')
+  // a pending round whose proposer died is over a minute past its deadline: finished too
+  const over = (p: { status: string; deadline: number }) =>
+    p.status !== 'pending' || Date.now() > p.deadline + 60_000
+  const finished = (await store.proposals()).filter((p) => over(p.value))
   const old = finished.slice(0, Math.max(0, finished.length - keep))
   const committed = (await store.committed()).value?.proposal
   // the committed proposal's document is what instances (and a restart) apply: never delete it

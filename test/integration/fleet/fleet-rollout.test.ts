@@ -197,6 +197,7 @@ describe('fleet rollout over a real etcd cluster', { timeout: 240_000 }, () => {
     assert.match(String(line?.fields?.set_by), /^api@proxy_b from /)
     const metrics = await (await fetch(`${f.a.adminUrl}/metrics`)).text()
     assert.match(metrics, /freshet_fleet_flag_changes_total\{flag="route_all_to_primary"\} 1/)
+    assert.match(metrics, /freshet_fleet_applied_total\{source="etcd"\} [1-9]/)
     // the CLI clears it again; a config rollout afterwards keeps the fleet's flags
     const file = join(f.dir, 'cli-fleet.json')
     writeFileSync(file, JSON.stringify({ ...f.documentAt(1), fleet: f.fleetSection('cli') }))
