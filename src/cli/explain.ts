@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../backend/config-file.js'
 import { Classifier } from '../core/classify/classifier.js'
+import { engineOf } from '../core/config/engine-schema.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
@@ -57,7 +58,10 @@ export async function run(argv: string[]): Promise<number> {
     lag: { ...config.lag, heartbeat: { ...config.lag.heartbeat, enabled: false } },
   })
   await Classifier.loadParser()
-  const engine = new RoutingEngine(readOnly)
+  // engine: mysql (or mysql:// URLs): MySQL/MariaDB's parser, monitors and GTID tokens
+  const driver =
+    engineOf(readOnly) === 'mysql' ? new (await import('../mysql/mysql-driver.js')).MysqlDriver() : undefined
+  const engine = new RoutingEngine(readOnly, driver)
   engine.on('log', () => {})
   let live = false
   let note: string

@@ -82,6 +82,26 @@ describe('cli', () => {
     )
   })
 
+  it('explain with an engine: mysql config classifies with the MySQL grammar', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'freshet-explain-mysql-'))
+    try {
+      const file = join(dir, 'mysql.yaml')
+      writeFileSync(
+        file,
+        'engine: mysql\ncluster:\n  primary: { name: primary, url: mysql://app@127.0.0.1:1/main }\n',
+      )
+      const json = await captured(() =>
+        explain(['--json', '--config', file, '--timeout', '200', 'SELECT * FROM t LOCK IN SHARE MODE']),
+      )
+      const body = JSON.parse(json.out)
+      // PostgreSQL's parser refuses LOCK IN SHARE MODE ('unparsable'); MySQL's knows it
+      assert.equal(body.decision.classReason, 'locking_read')
+      assert.equal(body.decision.target, 'primary')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('explain labels node states: probed healthy, never probed, unreachable, unreachable but the target', () => {
     const at = '2026-01-01T00:00:00Z'
     assert.equal(nodeState({ name: 'r1', healthy: true, checked_at: at }, 'primary'), 'healthy')
