@@ -11,6 +11,7 @@ import { ConfigError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
 import { IDLE_SESSION } from '../core/route/routing-context.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
+import { explainShard } from './explain-shard.js'
 
 export const usage =
   'freshet explain [--config FILE] [--json] [--tier TIER] [--timeout MS] SQL   print the classification and routing decision'
@@ -51,6 +52,12 @@ export async function run(argv: string[]): Promise<number> {
       return 1
     }
     throw err
+  }
+  if (config.shards) {
+    await Classifier.loadParser()
+    const e = explainShard(config, sql)
+    console.log(values.json ? JSON.stringify(e.json, null, 2) : e.lines.join('\n'))
+    return e.code
   }
   // Explaining must not write: no heartbeat table, lag from replay timestamps and LSNs instead.
   const readOnly = validateConfig({
