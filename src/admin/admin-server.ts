@@ -12,12 +12,12 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
 import { IDLE_SESSION, type RoutingContext } from '../core/route/routing-context.js'
-import { tierEligibility } from '../core/topology/tier-eligibility.js'
 import { DecisionLog } from '../telemetry/decision-log.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
 import { type AdminEngine, type PoolLike, type PoolStatsProvider, poolStatsOf } from './admin-engine.js'
 import type { AdminFleet } from './admin-fleet.js'
+import { applyControls, topologyView, validateControls } from './admin-views.js'
 import { dashboardHtml, tokenPromptHtml } from './dashboard-html.js'
 import { LagHistory } from './lag-history.js'
 
@@ -264,23 +264,7 @@ class AdminApi {
   }
 
   #topology(): Record<string, unknown> {
-    const config = this.#engine.config
-    const stats = this.#poolStats?.() ?? {}
-    const nodes = this.#engine.snapshot().map((n) => ({ ...n, pool: stats[n.name] ?? null }))
-    const tiers: Record<string, { max_lag_ms: number; fallback: string }> = {}
-    for (const [name, t] of Object.entries(config.routing.tiers)) {
-      tiers[name] = { max_lag_ms: t.max_lag_ms, fallback: t.fallback }
-    }
-    return {
-      config_version: config.version,
-      primary: nodes.find((n) => n.role === 'primary')?.name ?? null,
-      controls: config.controls,
-      tiers,
-      nodes,
-      /** replica -> tier -> { eligible, reason, detail } (the replica_eligible metric, with the why) */
-      eligibility: tierEligibility(nodes, config),
-      ...this.#options.extraTopology?.(),
-    }
+    return { ...topologyView(this.#engine, this.#poolStats), ...this.#options.extraTopology?.() }
   }
 
   /** Cumulative decision and fallback counts (the dashboard derives rates from successive calls). */
@@ -394,38 +378,24 @@ class AdminApi {
         issues: [{ path: '', message: 'not an object' }],
       })
     }
-    const issues: { path: string; message: string }[] = []
-    const clean: Partial<FreshetConfig['controls']> = {}
-    for (const [key, value] of Object.entries(patch)) {
-      if (!(CONTROL_KEYS as readonly string[]).includes(key)) {
-        issues.push({ path: key, message: `unknown control (known: ${CONTROL_KEYS.join(', ')})` })
-      } else if (typeof value !== 'boolean') {
-        issues.push({ path: key, message: 'must be true or false' })
-      } else clean[key as (typeof CONTROL_KEYS)[number]] = value
-    }
-    if (issues.length > 0) return send(res, 422, { error: 'invalid controls', issues })
+    const checked = validateControls(patch as Record<string, unknown>)
+    if (!checked.ok) return send(res, 422, { error: 'invalid controls', issues: checked.issues })
     const fleet = this.#options.fleet
     if (fleet) {
       // fleet-wide: every instance applies them within flags.eval_interval_ms (this one at once)
       const by = `api@${fleet.instance} from ${req.socket.remoteAddress ?? 'unknown'}`
       try {
-        return send(res, 200, await fleet.setFlags(clean, by))
+        return send(res, 200, await fleet.setFlags(checked.patch, by))
       } catch (err) {
         this.#logger.error({ err: (err as Error).message, source: 'api' }, 'fleet flags not set')
         return send(res, 503, { error: `fleet: cannot reach etcd: ${(err as Error).message}` })
       }
     }
-    const before = this.#engine.config.controls
-    const after = this.#engine.setControls(clean)
-    for (const key of CONTROL_KEYS) {
-      if (before[key] !== after[key]) {
-        this.#logger.warn(
-          { control: key, from: before[key], to: after[key], source: 'api' },
-          'control changed',
-        )
-      }
-    }
-    send(res, 200, after)
+    const outcome = applyControls(this.#engine, checked.patch, (control, from, to) =>
+      this.#logger.warn({ control, from, to, source: 'api' }, 'control changed'),
+    )
+    if (!outcome.ok) return send(res, 422, { error: 'invalid controls', issues: outcome.issues })
+    send(res, 200, outcome.controls)
   }
 
   async #explain(req: IncomingMessage, res: ServerResponse): Promise<void> {

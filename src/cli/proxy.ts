@@ -3,9 +3,12 @@
 
 import { parseArgs } from 'node:util'
 import { startAdmin } from '../admin/admin-server.js'
+import { applyControls, topologyView } from '../admin/admin-views.js'
+import { AdminConsole } from '../admin/console/admin-console.js'
 import { loadConfigFile } from '../backend/config-file.js'
 import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
 import { ReplicaDiscovery } from '../backend/discovery.js'
+import { redactConfig } from '../core/config/redact.js'
 import { ConfigError, isFreshetError } from '../core/errors.js'
 import { FleetMember } from '../fleet/fleet-member.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
@@ -81,6 +84,26 @@ export async function startProxy(options: {
   await engine.start()
   // one registry for the engine's metrics and the proxy's own (backend errors, failovers, latency)
   const metrics = new FreshetMetrics()
+  let watcher: ConfigWatcher | null = null
+  const routing = engine
+  // the admin console answers from the admin API's own views (src/admin/admin-views.ts); served by a
+  // single-process proxy only (with workers, logins to proxy.admin.database are refused)
+  const adminConsole = () =>
+    new AdminConsole({
+      topology: () => topologyView(routing, () => proxy!.poolStats()),
+      config: () => redactConfig(routing.config),
+      servers: () => proxy!.serverConnections(),
+      clients: () => proxy!.clientList(),
+      setControls: (patch) =>
+        applyControls(routing, patch, (control, from, to) =>
+          routing.emit('log', 'warn', 'control changed', { control, from, to, source: 'admin_console' }),
+        ),
+      reload: async () => {
+        if (!watcher) throw new Error('this proxy runs without a config file (freshet proxy --config FILE)')
+        await reloadFile(watcher)
+        return { version: routing.config.version }
+      },
+    })
   const count = workerCount(engine.config)
   let proxy: ProxyServer | null = null
   let workers: ProxyWorkers | null = null
@@ -108,6 +131,7 @@ export async function startProxy(options: {
     const p = new ProxyServer(engine, {
       ...(options.listen ? { listen: options.listen } : {}),
       observer: metrics,
+      adminConsole: adminConsole(),
     })
     proxy = p
     detachMetrics = metrics.attachEngine(engine, () => p.poolStats())
@@ -144,7 +168,6 @@ export async function startProxy(options: {
   }
   // After the admin API: its logger hears what discovery and reloads log.
   discovery.start()
-  let watcher: ConfigWatcher | null = null
   let stopSighup = () => {}
   if (fleet) {
     // a local file change applied here alone is the split brain the fleet exists to prevent
@@ -176,14 +199,7 @@ export async function startProxy(options: {
     watcher,
     fleet,
     reload: async () => {
-      if (!watcher) return
-      const result = await watcher.reload('manual')
-      if (result.status === 'invalid' || result.status === 'version') {
-        throw new ConfigError(result.issues, {
-          source: watcher.path,
-          ...(result.status === 'version' ? { code: 'FRESHET_CONFIG_VERSION' as const } : {}),
-        })
-      }
+      if (watcher) await reloadFile(watcher)
     },
     stop: async () => {
       stopSighup()
@@ -198,6 +214,17 @@ export async function startProxy(options: {
     },
   }
   return running
+}
+
+/** Re-reads the config file and applies it; throws ConfigError when it is refused (invalid or not newer). */
+async function reloadFile(watcher: ConfigWatcher): Promise<void> {
+  const result = await watcher.reload('manual')
+  if (result.status === 'invalid' || result.status === 'version') {
+    throw new ConfigError(result.issues, {
+      source: watcher.path,
+      ...(result.status === 'version' ? { code: 'FRESHET_CONFIG_VERSION' as const } : {}),
+    })
+  }
 }
 
 /** Entry point of `freshet proxy`. */

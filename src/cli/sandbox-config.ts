@@ -39,6 +39,8 @@ export function sandboxConfig(
     proxy: {
       listen: listen.proxyListen,
       auth: { type: 'scram-sha-256', users: { app: { password: 'app' } } },
+      // the admin console: psql postgres://admin:admin@<proxy>/freshet_admin -c 'SHOW NODES'
+      admin: { users: { admin: { password: 'admin' } } },
     },
     admin: { listen: listen.adminListen },
     telemetry: { log_level: 'warn' },

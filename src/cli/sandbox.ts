@@ -328,6 +328,7 @@ function printFront(running: RunningProxy, configPath: string): void {
   const display = shown && !shown.startsWith('..') ? `./${shown}` : configPath
   console.log(`proxy:      ${proxyUrl}   (freshness-routed; logs in to the servers as app)`)
   if (running.adminUrl) console.log(`dashboard:  ${running.adminUrl}/`)
+  console.log(`admin:      psql 'postgres://admin:admin@${running.address}/freshet_admin' -c 'SHOW NODES'`)
   console.log(`config:     ${configPath}`)
   console.log(`library:    const pool = createPool('${display}')   // import { createPool } from 'freshet'`)
   console.log(`examples:   FRESHET_CONFIG=${display} npx tsx examples/pg/index.ts`)

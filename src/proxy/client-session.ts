@@ -117,19 +117,25 @@ export class ClientSession implements ServerSink {
       },
       buffered: () => this.#reader.buffered,
       upgrade: (wrap) => this.#upgrade(wrap),
+      handOff: () => this.#detach(),
       loggedIn: () => this.#next(),
     })
   }
 
   /** The client switches to TLS (see ClientStartup). */
   #upgrade(wrap: (raw: Socket) => TLSSocket): void {
+    const secure = wrap(this.#detach())
+    this.#socket = secure
+    this.#listen(secure)
+  }
+
+  /** Stops listening on the client socket and returns it (TLS upgrade, admin console hand-off). */
+  #detach(): Socket {
     const raw = this.#socket
     raw.removeListener('data', this.#onData)
     raw.removeAllListeners('error')
     raw.removeAllListeners('close')
-    const secure = wrap(raw)
-    this.#socket = secure
-    this.#listen(secure)
+    return raw
   }
 
   #listen(socket: Socket): void {

@@ -57,6 +57,8 @@ export interface StartupHost {
   upgrade(wrap: (raw: Socket) => TLSSocket): void
   /** Logged in: the session may run what the client sent meanwhile. */
   loggedIn(): void
+  /** Stops listening on the client socket and gives it away (the admin console takes it over). */
+  handOff(): Socket
 }
 
 /** `-c freshet.freshness=eventual` (or `--freshet.freshness=eventual`) inside the startup `options`. */
@@ -92,6 +94,8 @@ export class ClientStartup {
   readonly #rt: ProxyRuntime
   readonly #host: StartupHost
   #auth: ClientAuthenticator | null = null
+  /** This client logs in to the virtual admin database (`proxy.admin.database`). */
+  #admin = false
 
   constructor(runtime: ProxyRuntime, host: StartupHost) {
     this.#rt = runtime
@@ -154,9 +158,15 @@ export class ClientStartup {
     const tier = freshnessFromStartup(params)
     if (tier !== undefined) host.client.state.startupTier = tier
     const auth = this.#rt.config().proxy.auth
-    this.#auth = createClientAuthenticator(auth.type, user, this.#rt.credential(user), {
-      trustListedOnly: Object.keys(auth.users).length > 0,
-    })
+    // the virtual admin database: its own users, and never trust
+    this.#admin = host.client.identity.database === this.#rt.config().proxy.admin.database
+    if (this.#admin && this.#refuseAdmin(user)) return
+    this.#auth = createClientAuthenticator(
+      this.#admin && auth.type === 'trust' ? 'scram-sha-256' : auth.type,
+      user,
+      this.#admin ? this.#rt.adminCredential(user) : this.#rt.credential(user),
+      { trustListedOnly: this.#admin || Object.keys(auth.users).length > 0 },
+    )
     host.setPhase('auth')
     this.#authStep(this.#auth.start())
   }
@@ -185,8 +195,14 @@ export class ClientStartup {
       })
       return
     }
-    host.setPhase('connecting')
     this.#auth = null
+    if (this.#admin) {
+      // the admin console owns the socket from here (AuthenticationOk went out with the last step)
+      host.setPhase('closed')
+      this.#rt.adminConsole!.accept(host.handOff(), host.client.identity)
+      return
+    }
+    host.setPhase('connecting')
     this.#rt
       .startupParameters(host.client.identity)
       .then(async (statuses) => ({ statuses, reported: await this.#checkSettings() }))
@@ -224,6 +240,28 @@ export class ClientStartup {
           this.#reject(errorFields(err, 'FATAL'))
         },
       )
+  }
+
+  /** Refuses a login to the admin database without a console or as a user not in `proxy.admin.users`. */
+  #refuseAdmin(user: string): boolean {
+    const database = this.#host.client.identity.database
+    if (this.#rt.adminConsole === null) {
+      this.#reject({
+        severity: 'FATAL',
+        code: '3D000',
+        message: `freshet: the admin console (${database}) is not served here`,
+      })
+      return true
+    }
+    if (this.#rt.adminCredential(user) === null) {
+      this.#reject({
+        severity: 'FATAL',
+        code: '28000',
+        message: `freshet: user '${user}' may not use the admin console ${database} (proxy.admin.users)`,
+      })
+      return true
+    }
+    return false
   }
 
   /**

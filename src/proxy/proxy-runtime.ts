@@ -2,6 +2,7 @@
 
 import type { FreshetConfig } from '../core/config/schema.js'
 import type { RoutingEngine } from '../routing/routing-engine.js'
+import type { AdminConsoleHook } from './admin-console-hook.js'
 import type { UserCredential } from './auth/create-client-authenticator.js'
 import type { ServerConnection } from './server-connection.js'
 import type { LoginIdentity, ServerPool } from './server-pool.js'
@@ -43,5 +44,9 @@ export interface ProxyRuntime {
   /** Cancels the statement a server connection is running (PostgreSQL's CancelRequest). */
   cancelServer(conn: ServerConnection): void
   readonly draining: boolean
+  /** Serves logins to `proxy.admin.database` (see admin-console-hook.ts), or null: they are refused. */
+  readonly adminConsole: AdminConsoleHook | null
+  /** Prepared credential of an admin console user (`proxy.admin.users`), or null. */
+  adminCredential(user: string): UserCredential | null
   log(level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void
 }

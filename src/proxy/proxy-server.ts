@@ -7,11 +7,12 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { cancelRequest, parameterStatus } from '../protocol/index.js'
 import type { RoutingEngine } from '../routing/routing-engine.js'
+import type { AdminConsoleHook } from './admin-console-hook.js'
 import { prepareCredential, type UserCredential } from './auth/create-client-authenticator.js'
 import { ClientSession } from './client-session.js'
 import type { ProxyObserver, ProxyRuntime } from './proxy-runtime.js'
 import type { ServerConnection } from './server-connection.js'
-import type { LoginIdentity, ServerPoolStats } from './server-pool.js'
+import type { LoginIdentity, ServerConnectionInfo, ServerPoolStats } from './server-pool.js'
 import { ServerPool } from './server-pool.js'
 
 /** Options of {@link ProxyServer}. */
@@ -27,6 +28,39 @@ export interface ProxyServerOptions {
    * live in another worker): passed on here. Default: ignored, as PostgreSQL does.
    */
   onForeignCancel?: (pid: number, secret: Buffer) => void
+  /** Serves clients of the virtual admin database (`proxy.admin.database`); none: such logins are refused. */
+  adminConsole?: AdminConsoleHook
+}
+
+/** A client as the admin console's SHOW CLIENTS lists it. */
+export interface ProxyClientInfo {
+  pid: number
+  user: string
+  database: string
+  address: string
+  state: 'login' | 'idle' | 'active'
+  tier: string | null
+  connected_at: string
+}
+
+type UsersConfig = FreshetConfig['proxy']['auth']['users']
+
+/** A users map of the config with each password prepared for client auth. */
+interface PreparedUsers {
+  readonly users: UsersConfig | null
+  readonly credentials: ReadonlyMap<string, UserCredential>
+}
+const NO_USERS: PreparedUsers = { users: null, credentials: new Map() }
+
+/** Prepares each user's credential once per config: a SCRAM verifier costs a PBKDF2 run. */
+function prepared(users: UsersConfig, previous: PreparedUsers): PreparedUsers {
+  if (users === previous.users) return previous
+  const credentials = new Map<string, UserCredential>()
+  for (const [name, { password }] of Object.entries(users)) {
+    const same = previous.users?.[name]?.password === password
+    credentials.set(name, same ? previous.credentials.get(name)! : prepareCredential(name, password))
+  }
+  return { users, credentials }
 }
 
 /** `host:port`, `[v6]:port` or `:port` into its parts. */
@@ -58,11 +92,12 @@ export class ProxyServer implements ProxyRuntime {
   readonly #log: NonNullable<ProxyServerOptions['log']>
   readonly observer: ProxyObserver | null
   readonly #onForeignCancel: ((pid: number, secret: Buffer) => void) | null
-  readonly #sessions = new Set<ClientSession>()
+  readonly #sessions = new Map<ClientSession, { address: string; since: number }>()
+  readonly adminConsole: AdminConsoleHook | null
+  #adminCredentials: PreparedUsers = NO_USERS
   readonly #byPid = new Map<number, ClientSession>()
   readonly #parameters = new Map<string, Buffer>()
-  #credentials = new Map<string, UserCredential>()
-  #credentialsFor: FreshetConfig['proxy']['auth'] | null = null
+  #userCredentials: PreparedUsers = NO_USERS
   #tls: { cert: Buffer; key: Buffer } | null = null
   #tlsFor: FreshetConfig['proxy']['tls'] | null = null
   #nextPid = randomInt(1_000_000, 2_000_000)
@@ -78,6 +113,7 @@ export class ProxyServer implements ProxyRuntime {
     this.#log = options.log ?? ((level, message, fields) => engine.emit('log', level, message, fields))
     this.observer = options.observer ?? null
     this.#onForeignCancel = options.onForeignCancel ?? null
+    this.adminConsole = options.adminConsole ?? null
     this.#server = createServer((socket) => this.#accept(socket))
     this.#server.on('error', (err) => this.#log('error', `proxy listener error: ${err.message}`))
   }
@@ -121,12 +157,39 @@ export class ProxyServer implements ProxyRuntime {
     }
     try {
       const session = new ClientSession(socket, this)
-      this.#sessions.add(session)
+      this.#sessions.set(session, {
+        address: `${socket.remoteAddress}:${socket.remotePort}`,
+        since: Date.now(),
+      })
       socket.once('close', () => this.#sessions.delete(session))
     } catch (err) {
       this.#log('error', `cannot accept a client: ${(err as Error).message}`)
       socket.destroy()
     }
+  }
+
+  /** Every client connected now (the admin console's SHOW CLIENTS). */
+  clientList(): ProxyClientInfo[] {
+    return [...this.#sessions].map(([s, { address, since }]) => ({
+      pid: s.pid,
+      user: s.identity.user,
+      database: s.identity.database,
+      address,
+      state: s.pid === 0 ? 'login' : s.busy ? 'active' : 'idle',
+      tier: s.state.startupTier ?? null,
+      connected_at: new Date(since).toISOString(),
+    }))
+  }
+
+  /** Every open server connection (the admin console's SHOW SERVERS). */
+  serverConnections(): ServerConnectionInfo[] {
+    return this.pool.connections()
+  }
+
+  /** Prepared credential of an admin console user (`proxy.admin.users`), or null. */
+  adminCredential(user: string): UserCredential | null {
+    this.#adminCredentials = prepared(this.engine.config.proxy.admin.users, this.#adminCredentials)
+    return this.#adminCredentials.credentials.get(user) ?? null
   }
 
   // ---- ProxyRuntime ------------------------------------------------------------------------------
@@ -140,18 +203,8 @@ export class ProxyServer implements ProxyRuntime {
   }
 
   credential(user: string): UserCredential | null {
-    const auth = this.engine.config.proxy.auth
-    if (auth !== this.#credentialsFor) {
-      // prepared once per config: a SCRAM verifier costs a PBKDF2 run
-      const next = new Map<string, UserCredential>()
-      for (const [name, { password }] of Object.entries(auth.users)) {
-        const same = this.#credentialsFor?.users[name]?.password === password
-        next.set(name, same ? this.#credentials.get(name)! : prepareCredential(name, password))
-      }
-      this.#credentials = next
-      this.#credentialsFor = auth
-    }
-    return this.#credentials.get(user) ?? null
+    this.#userCredentials = prepared(this.engine.config.proxy.auth.users, this.#userCredentials)
+    return this.#userCredentials.credentials.get(user) ?? null
   }
 
   password(user: string): string | undefined {
@@ -257,12 +310,12 @@ export class ProxyServer implements ProxyRuntime {
     this.#draining = true
     this.engine.off('config', this.#onConfig)
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
-    for (const s of this.#sessions) s.drain()
+    for (const s of this.#sessions.keys()) s.drain()
     const deadline = Date.now() + timeoutMs
     while (this.#sessions.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20))
     }
-    for (const s of this.#sessions) s.close()
+    for (const s of this.#sessions.keys()) s.close()
     this.#sessions.clear()
     this.pool.close()
     await closed

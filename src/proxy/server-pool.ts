@@ -33,8 +33,23 @@ interface NodePool {
   active: number
   readonly idle: Map<string, ServerConnection[]>
   readonly waiters: Waiter[]
+  /** Every open connection, idle or in use (SHOW SERVERS). */
+  readonly open: Set<ServerConnection>
   /** `pools.tier_budgets`: the share of this node's connections each listed tier may hold. */
   readonly budgets: Map<string, Budget>
+}
+
+/** One server connection as the admin console lists it. */
+export interface ServerConnectionInfo {
+  node: string
+  host: string
+  port: number
+  user: string
+  database: string
+  state: 'idle' | 'active'
+  backend_pid: number
+  connected_at: string
+  last_used_at: string
 }
 
 /** Connection counts of one node, as the admin API reads them. */
@@ -95,7 +110,7 @@ export class ServerPool {
   #pool(name: string): NodePool {
     let p = this.#nodes.get(name)
     if (!p) {
-      p = { name, total: 0, active: 0, idle: new Map(), waiters: [], budgets: new Map() }
+      p = { name, total: 0, active: 0, idle: new Map(), waiters: [], budgets: new Map(), open: new Set() }
       this.#nodes.set(name, p)
     }
     return p
@@ -121,6 +136,30 @@ export class ServerPool {
         idle,
         active: p?.active ?? 0,
         waiting: p?.waiters.length ?? 0,
+      }
+    }
+    return out
+  }
+
+  /** Every open server connection with its state, node by node (the admin console's SHOW SERVERS). */
+  connections(): ServerConnectionInfo[] {
+    const out: ServerConnectionInfo[] = []
+    for (const p of this.#nodes.values()) {
+      const idle = new Set<ServerConnection>()
+      for (const list of p.idle.values()) for (const c of list) idle.add(c)
+      for (const c of p.open) {
+        const [user = '', database = ''] = c.key.split('\0')
+        out.push({
+          node: c.node,
+          host: c.host,
+          port: c.port,
+          user,
+          database,
+          state: idle.has(c) ? 'idle' : 'active',
+          backend_pid: c.pid,
+          connected_at: new Date(c.createdAt).toISOString(),
+          last_used_at: new Date(c.lastUsed).toISOString(),
+        })
       }
     }
     return out
@@ -268,6 +307,7 @@ export class ServerPool {
           : {}),
       })
       conn.onClose = (c) => this.#onClosed(p, c)
+      p.open.add(conn)
       return conn
     } catch (err) {
       p.total--
@@ -285,6 +325,7 @@ export class ServerPool {
 
   #onClosed(p: NodePool, conn: ServerConnection): void {
     p.total--
+    p.open.delete(conn)
     const list = p.idle.get(conn.key)
     const i = list ? list.indexOf(conn) : -1
     if (i >= 0) list!.splice(i, 1)

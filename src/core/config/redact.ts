@@ -26,6 +26,7 @@ export function redactConfig(config: FreshetConfig): unknown {
   // the discovery endpoint may carry basic-auth credentials or a token parameter
   if (copy.cluster.discovery) copy.cluster.discovery.endpoint = redactUrl(copy.cluster.discovery.endpoint)
   for (const user of Object.values(copy.proxy.auth.users)) user.password = REDACTED
+  for (const user of Object.values(copy.proxy.admin.users)) user.password = REDACTED
   if (copy.admin.token !== null) copy.admin.token = REDACTED
   if (copy.fleet?.etcd.password) copy.fleet.etcd.password = REDACTED
   if (copy.fleet) copy.fleet.etcd.endpoints = copy.fleet.etcd.endpoints.map(redactUrl)

@@ -189,6 +189,16 @@ export const ConfigSchema = z
             key: z.string().nullable().default(null),
           })
           .prefault({}),
+        /**
+         * The admin console: a virtual database (never a real one) where `proxy.admin.users` run SHOW
+         * POOLS/SERVERS/CLIENTS/NODES/CONFIG, RELOAD and SET <control>, as in pgbouncer and PgDog.
+         */
+        admin: z
+          .strictObject({
+            database: name.default('freshet_admin'),
+            users: z.record(z.string(), z.strictObject({ password: z.string() })).default({}),
+          })
+          .prefault({}),
         prepared_statement_cache_size: z.number().int().positive().default(1000),
         shutdown_timeout_ms: duration.default(30000),
         /** Processes accepting on `listen`: a number, or 'auto' for one per core. */
@@ -235,6 +245,7 @@ interface LooseConfig {
   domains?: unknown
   pools?: { tier_budgets?: unknown }
   classifier?: { rules?: unknown }
+  proxy?: { admin?: { database?: unknown } }
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -260,6 +271,27 @@ function nodeUrls(cfg: LooseConfig): { path: (string | number)[]; url: unknown }
   return out
 }
 
+/** `['cluster', 'replicas', 0, 'url']` -> `cluster.replicas[0]` (the node, without its url key). */
+const nodePath = (path: (string | number)[]) =>
+  path
+    .slice(0, -1)
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+    .join('')
+    .slice(1)
+
+/** The database a node URL names (URL path or conninfo `dbname=`), or null. */
+function databaseOf(url: string): string | null {
+  const path = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*\/([^?#]+)/i.exec(url)?.[1]
+  if (path !== undefined) {
+    try {
+      return decodeURIComponent(path)
+    } catch {
+      return path
+    }
+  }
+  return /(?:^|\s)dbname\s*=\s*'?([^'\s]+)/.exec(url)?.[1] ?? null
+}
+
 function crossReferences(cfg: LooseConfig, ctx: z.RefinementCtx): void {
   const issue = (path: (string | number)[], message: string) =>
     ctx.addIssue({ code: 'custom', path, message })
@@ -272,6 +304,15 @@ function crossReferences(cfg: LooseConfig, ctx: z.RefinementCtx): void {
   for (const { path, url } of nodeUrls(cfg)) {
     const problem = typeof url === 'string' && url !== '' ? nodeUrlIssue(url, engine) : null
     if (problem) issue(path, problem)
+  }
+  const adminDb = cfg.proxy?.admin?.database ?? 'freshet_admin'
+  for (const { path, url } of nodeUrls(cfg)) {
+    if (typeof url === 'string' && databaseOf(url) === adminDb) {
+      issue(
+        ['proxy', 'admin', 'database'],
+        `'${adminDb}' is the database of ${nodePath(path)}: the admin console needs a name no real database has`,
+      )
+    }
   }
   const names = new Set<unknown>([cfg.cluster?.primary?.name])
   asArray(cfg.cluster?.replicas).forEach((r, i) => {

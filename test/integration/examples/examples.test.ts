@@ -9,6 +9,7 @@ import { join, relative } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { runCommand } from '../../support/run-command.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const CLI = fileURLToPath(new URL('../../support/run-cli.ts', import.meta.url))
@@ -86,27 +87,6 @@ async function startSandbox(configPath: string): Promise<Sandbox> {
   return { child, exited, ports, proxyUrl, configPath }
 }
 
-/** Runs `command` with `env` from the repository root; resolves with its exit code and output. */
-function runExample(command: string[], env: Record<string, string>) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c) => {
-      stdout += c
-    })
-    child.stderr.on('data', (c) => {
-      stderr += c
-    })
-    child.once('error', reject)
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
 describe('examples against one sandbox', { timeout: 240_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'freshet-examples-'))
   let sandbox: Sandbox | undefined
@@ -146,7 +126,14 @@ describe('examples against one sandbox', { timeout: 240_000 }, () => {
       // the header's values are the sandbox's defaults (checked above); this sandbox has its own ports
       const actual: Record<string, string> = { FRESHET_CONFIG: s.configPath, FRESHET_URL: s.proxyUrl }
       const env = Object.fromEntries(Object.keys(example.env).map((k) => [k, actual[k]!]))
-      const { code, stdout, stderr } = await runExample(example.command, env)
+      const {
+        status: code,
+        stdout,
+        stderr,
+      } = await runCommand(example.command[0]!, example.command.slice(1), {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+      })
       assert.equal(code, 0, `${example.file} failed:\n${stdout}\n${stderr}`)
       const ran = stdout
         .split('\n')

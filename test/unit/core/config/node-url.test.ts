@@ -81,6 +81,20 @@ domains: { ledger: strictest }
     ])
   })
 
+  it('refuses an admin console database that a node really has', () => {
+    const issues = issuesOf(`
+cluster:
+  primary: { name: primary, url: "postgres://app@db/main" }
+  replicas: [{ name: r1, url: "host=db2 dbname=freshet_ops" }]
+proxy: { admin: { database: freshet_ops } }
+`)
+    assert.deepEqual(issues, [
+      "proxy.admin.database: 'freshet_ops' is the database of cluster.replicas[0]: the admin console needs a name no real database has",
+    ])
+    const byDefault = issuesOf('cluster:\n  primary: { name: p, url: "postgres://app@db/freshet_admin" }\n')
+    assert.deepEqual(byDefault.length, 1)
+  })
+
   it('does not invent cross-reference errors when a whole section is malformed', () => {
     const issues = issuesOf(
       'cluster: 3\nrouting: { tiers: nope, unannotated: eventual }\ndomains: { t: eventual }\n',
