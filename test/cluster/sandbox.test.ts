@@ -163,6 +163,18 @@ test('freshet sandbox prints working connection strings, writes its config and c
       config.cluster.replicas.map((r) => r.url),
       [urls.get('replica_1'), urls.get('replica_2')],
     )
+    // the admin console it prints answers SHOW NODES over the wire protocol
+    const admin = output.find((l) => l.startsWith('admin:'))
+    const adminUrl = /psql '(postgres:\/\/\S+)'/.exec(admin ?? '')?.[1]
+    assert.ok(adminUrl, admin)
+    const nodes = new pg.Client({ connectionString: adminUrl })
+    await nodes.connect()
+    try {
+      const names = (await nodes.query('SHOW NODES')).rows.map((r) => r.name)
+      assert.deepEqual(names.sort(), ['primary', 'replica_1', 'replica_2'])
+    } finally {
+      await nodes.end()
+    }
     // and the dashboard it prints is served
     const page = await fetch(dashboardUrl)
     assert.equal(page.status, 200)
