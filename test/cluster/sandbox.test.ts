@@ -67,7 +67,7 @@ test('sandbox options come from one table: usage lists each, bad values name the
 })
 
 test('freshet sandbox prints working connection strings, writes its config and cleans up on SIGINT', {
-  timeout: 60_000,
+  timeout: 120_000,
 }, async () => {
   const configDir = mkdtempSync(join(tmpdir(), 'freshet-sandbox-test-'))
   const configPath = join(configDir, 'freshet.yaml')
