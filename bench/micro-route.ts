@@ -14,6 +14,9 @@ cluster:
 domains: { ledger_entries: strict }
 `)
 
+/** One instant for every topology and decision here: staleness bounds stay what the nodes say. */
+const T = Date.now()
+
 function node(name: string, role: 'primary' | 'replica', lagMs: number): NodeState {
   return Object.freeze({
     name,
@@ -24,7 +27,8 @@ function node(name: string, role: 'primary' | 'replica', lagMs: number): NodeSta
     breaker: 'closed',
     lagMs,
     replayLsn: 1000n,
-    checkedAt: Date.now(),
+    checkedAt: T,
+    freshAsOf: T - lagMs,
     active: 0,
     latencyEwmaMs: 1,
     rampFactor: 1,
@@ -63,7 +67,7 @@ export async function runMicroRoute(): Promise<
       session: IDLE_SESSION,
       context: name.includes('unannotated') ? {} : context,
       topology,
-      now: Date.now(),
+      now: T,
     }
     const decideNs = nsPerOp(1_000_000, () => decider.decide(c, input))
     const totalNs = nsPerOp(1_000_000, () => decider.decide(classifier.classify(sql), input))
@@ -96,7 +100,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const c = new Classifier()
   const sql = STATEMENTS['hinted NEAR_RT read']
   const d = new Decider(config)
-  const input = { session: IDLE_SESSION, context: {}, topology, now: 0 }
+  const input = { session: IDLE_SESSION, context: {}, topology, now: T }
   const bytes = bytesPerOp(200_000, () => d.decide(c.classify(sql), input))
   console.log(
     `\nheap growth per cached classify+decide: ~${bytes.toFixed(0)} bytes (approximate; run with --expose-gc)`,

@@ -266,14 +266,21 @@ class AdminApi {
     return { ...topologyView(this.#engine, this.#poolStats), ...this.#options.extraTopology?.() }
   }
 
-  /** Cumulative decision and fallback counts (the dashboard derives rates from successive calls). */
+  /** Cumulative decision, fallback and per-tier offload counts (the dashboard derives rates from successive calls). */
   async #stats(): Promise<Record<string, unknown>> {
     const decisions = await this.#metrics.values('routing_decisions_total')
     const fallbacks = await this.#metrics.values('routing_fallback_total')
+    const offload = Object.entries(this.#metrics.offload()).map(([tier, o]) => ({
+      tier,
+      reads: o.reads,
+      replica_reads: o.replica,
+      ratio: o.reads > 0 ? o.replica / o.reads : null,
+    }))
     return {
       at: Date.now(),
       decisions: decisions.map((v) => ({ ...v.labels, count: v.value })),
       fallbacks: fallbacks.map((v) => ({ ...v.labels, count: v.value })),
+      offload,
     }
   }
 

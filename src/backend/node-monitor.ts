@@ -9,6 +9,11 @@ export interface NodeReading {
   readonly ok: boolean
   /** Epoch ms when the reading completed. */
   readonly at: number
+  /**
+   * Epoch ms when the probe query was sent: what the node reported held at some moment after this, so
+   * this is the reading's time for the staleness bound (never later than the truth).
+   */
+  readonly sentAt: number
   readonly inRecovery: boolean | null
   /** Replay LSN (replica) or current WAL LSN (primary), as text 'X/Y'. */
   readonly lsn: string | null
@@ -47,6 +52,14 @@ export interface NodeMonitorOptions {
   /** The primary's latest LSN mark, for the caught-up shortcut. */
   readonly primaryMark: () => PrimaryMark | null
   readonly onReading: (name: string, reading: NodeReading) => void
+  /**
+   * Runs before each probe query is sent, at most `beforeProbeMaxMs` (replicas: a fresh primary position
+   * sample, so the replica's reading proves freshness as of a moment just before it).
+   */
+  readonly beforeProbe?: () => Promise<unknown>
+  readonly beforeProbeMaxMs?: number
+  /** The delay until the next scheduled probe, given the jittered default (probe sooner near a tier bound). */
+  readonly nextDelayMs?: (name: string, jittered: number) => number
 }
 
 // One round trip: role, LSNs, heartbeat age and replay timestamp age, all measured on the node's clock.
@@ -123,8 +136,12 @@ export class NodeMonitor {
   async #probe(): Promise<NodeReading> {
     const started = Date.now()
     const o = this.#options
+    let sentAt = started
     try {
       const client = await this.#connect()
+      if (o.beforeProbe)
+        await withTimeout(o.beforeProbe(), o.beforeProbeMaxMs ?? o.timeoutMs, '').catch(() => {})
+      sentAt = Date.now()
       const res = await withTimeout(
         client.query(probeSql(this.#heartbeatMissing ? null : o.heartbeatTable)),
         o.timeoutMs,
@@ -132,7 +149,7 @@ export class NodeMonitor {
       )
       const row = res.rows[0] as ProbeRow
       const at = Date.now()
-      return this.#deliver(this.#reading(row, at, at - started))
+      return this.#deliver(this.#reading(row, sentAt, at, at - sentAt))
     } catch (err) {
       const message = (err as Error).message
       if (/relation .* does not exist/.test(message) && o.heartbeatTable && !this.#heartbeatMissing) {
@@ -144,6 +161,7 @@ export class NodeMonitor {
       return this.#deliver({
         ok: false,
         at: Date.now(),
+        sentAt,
         inRecovery: null,
         lsn: null,
         lagMs: null,
@@ -171,10 +189,11 @@ export class NodeMonitor {
     if (client) await client.end().catch(() => {})
   }
 
-  #reading(row: ProbeRow, at: number, rttMs: number): NodeReading {
+  #reading(row: ProbeRow, sentAt: number, at: number, rttMs: number): NodeReading {
     const base = {
       ok: true,
       at,
+      sentAt,
       inRecovery: row.rec,
       lsn: row.lsn,
       replayPaused: row.paused,
@@ -215,7 +234,8 @@ export class NodeMonitor {
     if (this.#stopped) return
     const base = this.#options.intervalMs
     // ±20% jitter so a fleet of freshet instances does not probe in lockstep.
-    const delay = base * (0.8 + Math.random() * 0.4)
+    const jittered = base * (0.8 + Math.random() * 0.4)
+    const delay = this.#options.nextDelayMs?.(this.#options.name, jittered) ?? jittered
     this.#timer = setTimeout(() => void this.#tick(), delay)
     this.#timer.unref()
   }

@@ -5,6 +5,7 @@ import { CircuitBreaker } from '../core/breaker/circuit-breaker.js'
 import type { FreshetConfig, NodeConfig } from '../core/config/schema.js'
 import { parseLsn } from '../core/lsn.js'
 import type { BreakerState, NodeRole, NodeState, TopologyView } from '../core/topology/node-state.js'
+import { FreshnessProof, LSN_POSITIONS, type PositionOrder } from '../core/topology/staleness-bound.js'
 import type { NodeReading } from './node-monitor.js'
 
 /** A node as the tracker keeps it: config, latest reading, breaker, live statistics. */
@@ -43,8 +44,15 @@ export class TopologyTracker {
   readonly #now: () => number
   readonly #events: TrackerEvents
   #activeCount: (node: string) => number = () => 0
+  /** Primary position samples and what each replica is proven to hold: the staleness bounds. */
+  readonly #proof: FreshnessProof<unknown>
 
-  constructor(config: FreshetConfig, options: { now?: () => number; events?: TrackerEvents } = {}) {
+  /** `positions`: how replay positions compare (LSNs by default; GTID sets for freshet/mysql). */
+  constructor(
+    config: FreshetConfig,
+    options: { now?: () => number; events?: TrackerEvents; positions?: PositionOrder } = {},
+  ) {
+    this.#proof = new FreshnessProof<unknown>(options.positions ?? (LSN_POSITIONS as PositionOrder))
     this.#now = options.now ?? Date.now
     this.#events = options.events ?? {}
     this.#config = config
@@ -57,7 +65,11 @@ export class TopologyTracker {
     this.#config = config
     const wanted = [config.cluster.primary, ...replicas]
     const names = new Set(wanted.map((n) => n.name))
-    for (const name of [...this.#nodes.keys()]) if (!names.has(name)) this.#nodes.delete(name)
+    for (const name of [...this.#nodes.keys()]) {
+      if (names.has(name)) continue
+      this.#nodes.delete(name)
+      this.#proof.forget(name)
+    }
     for (const node of wanted) {
       const existing = this.#nodes.get(node.name)
       if (existing) {
@@ -65,6 +77,7 @@ export class TopologyTracker {
           // another server under the same name: what was measured of the old one says nothing of it
           existing.reading = null
           existing.latencyEwmaMs = null
+          this.#proof.forget(node.name)
         }
         existing.config = node
       } else
@@ -83,6 +96,7 @@ export class TopologyTracker {
       const from = this.#primary
       this.#primary = config.cluster.primary.name
       this.#newestTimeline = 0
+      this.#proof.primaryChanged()
       this.#events.onPrimaryChange?.(from, this.#primary)
       this.#electPrimary()
     }
@@ -126,6 +140,12 @@ export class TopologyTracker {
     node.reading = reading
     if (wasHealthy !== reading.ok) this.#events.onHealthChange?.(name, reading.ok)
     this.#electPrimary()
+    const lsn = reading.ok && reading.lsn ? this.#proof.parse(reading.lsn) : null
+    if (lsn !== null) {
+      if (name === this.#primary && reading.inRecovery === false)
+        this.#proof.primarySample(reading.sentAt, lsn)
+      else if (reading.inRecovery === true) this.#proof.replicaReading(name, lsn)
+    }
     this.#view = null
   }
 
@@ -199,6 +219,7 @@ export class TopologyTracker {
           lagMs: role === 'primary' ? 0 : fresh ? r!.lagMs : null,
           replayLsn: r?.lsn ? parseLsn(r.lsn) : null,
           checkedAt: r?.at ?? 0,
+          freshAsOf: role === 'replica' ? this.#proof.freshAsOf(name) : null,
           active: this.#activeCount(name),
           latencyEwmaMs: node.latencyEwmaMs,
           rampFactor,
@@ -235,6 +256,7 @@ export class TopologyTracker {
       const from = this.#primary
       this.#primary = next
       this.#replicaNames = [...this.#nodes.keys()].filter((n) => n !== next)
+      this.#proof.primaryChanged()
       this.#events.onPrimaryChange?.(from, next)
     }
   }

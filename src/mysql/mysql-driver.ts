@@ -11,6 +11,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { type GtidSet, gtidCovers, parseGtid } from '../core/gtid.js'
 import type { TokenOrder } from '../core/route/token-order.js'
 import type { NodeState } from '../core/topology/node-state.js'
+import type { PositionOrder } from '../core/topology/staleness-bound.js'
 import type { EngineDriver, EngineMonitor } from '../routing/engine-driver.js'
 import { MysqlClassifier, type MysqlDialect } from './mysql-classifier.js'
 import { type GtidMark, MysqlNodeMonitor } from './mysql-node-monitor.js'
@@ -48,6 +49,8 @@ export class MysqlDriver implements EngineDriver {
   readonly #positions = new Map<string, GtidSet>()
   #primaryMark: GtidMark | null = null
   readonly tokens: TokenOrder<GtidSet>
+  /** GTID sets for the staleness bound: a replica has reached a primary sample when its set covers it. */
+  readonly positions: PositionOrder<GtidSet> = Object.freeze({ parse: parseGtid, covers: gtidCovers })
 
   constructor(dialect: MysqlDialect = 'mariadb') {
     this.dialect = dialect

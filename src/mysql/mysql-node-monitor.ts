@@ -100,8 +100,14 @@ export class MysqlNodeMonitor implements EngineMonitor {
     if (this.#heartbeatMissing && started - this.#missingSince > HEARTBEAT_RETRY_MS)
       this.#heartbeatMissing = false
     const table = this.#heartbeatMissing ? null : o.heartbeatTable
+    // when the probe was sent: the reading's time for the staleness bound (never later than the truth)
+    let sentAt = started
     try {
       const conn = await this.#connect()
+      // a fresh primary position first (the engine's hook), as the PostgreSQL monitor does
+      if (o.beforeProbe)
+        await withTimeout(o.beforeProbe(), o.beforeProbeMaxMs ?? o.timeoutMs, '').catch(() => {})
+      sentAt = Date.now()
       const statusSql = o.dialect === 'mysql' ? 'SHOW REPLICA STATUS' : 'SHOW SLAVE STATUS'
       const gtidSql =
         o.dialect === 'mysql'
@@ -117,7 +123,7 @@ export class MysqlNodeMonitor implements EngineMonitor {
       )
       const [gtidRows, statusRows, hbRows] = results as unknown as [Row[], Row[], Row[]]
       const at = Date.now()
-      return this.#deliver(this.#reading(gtidRows[0]!, statusRows[0], hbRows[0], at, at - started))
+      return this.#deliver(this.#reading(gtidRows[0]!, statusRows[0], hbRows[0], sentAt, at, at - sentAt))
     } catch (err) {
       const e = err as Error & { code?: string }
       if (e.code === 'ER_NO_SUCH_TABLE' && table && !this.#heartbeatMissing) {
@@ -129,6 +135,7 @@ export class MysqlNodeMonitor implements EngineMonitor {
       return this.#deliver({
         ok: false,
         at: Date.now(),
+        sentAt,
         inRecovery: null,
         lsn: null,
         lagMs: null,
@@ -141,8 +148,15 @@ export class MysqlNodeMonitor implements EngineMonitor {
     }
   }
 
-  #reading(g: Row, status: Row | undefined, hb: Row | undefined, at: number, rttMs: number): NodeReading {
-    const base = { ok: true, at, error: null, rttMs, timeline: null }
+  #reading(
+    g: Row,
+    status: Row | undefined,
+    hb: Row | undefined,
+    sentAt: number,
+    at: number,
+    rttMs: number,
+  ): NodeReading {
+    const base = { ok: true, at, sentAt, error: null, rttMs, timeline: null }
     if (status === undefined) {
       // no replication configured: a primary
       return {
@@ -190,7 +204,8 @@ export class MysqlNodeMonitor implements EngineMonitor {
     if (this.#stopped) return
     await this.probe()
     if (this.#stopped) return
-    const delay = this.#o.intervalMs * (0.8 + Math.random() * 0.4)
+    const jittered = this.#o.intervalMs * (0.8 + Math.random() * 0.4)
+    const delay = this.#o.nextDelayMs?.(this.#o.name, jittered) ?? jittered
     this.#timer = setTimeout(() => void this.#tick(), delay)
     this.#timer.unref()
   }

@@ -9,6 +9,7 @@ import type { Classification } from '../core/classify/classification.js'
 import { Classifier } from '../core/classify/classifier.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { LSN_ORDER, type TokenOrder } from '../core/route/token-order.js'
+import { LSN_POSITIONS, type PositionOrder } from '../core/topology/staleness-bound.js'
 
 /** A node monitor as the engine drives it (one dedicated connection, a jittered probe loop). */
 export interface EngineMonitor {
@@ -46,6 +47,8 @@ export interface EngineDriver {
   createMonitor(options: NodeMonitorOptions): EngineMonitor
   createHeartbeat(options: HeartbeatWriterOptions): EngineHeartbeat
   readonly tokens: TokenOrder
+  /** How replay positions (a reading's `lsn` text) compare, for the staleness bound; LSNs when absent. */
+  readonly positions?: PositionOrder
   /** Fills the function volatility cache (PostgreSQL's pg_proc); engines without one leave it empty. */
   loadVolatility(cache: VolatilityCache, primaryUrl: string, timeoutMs: number): Promise<void>
   /**
@@ -74,6 +77,7 @@ export const POSTGRES_DRIVER: EngineDriver = Object.freeze({
   createMonitor: (options: NodeMonitorOptions) => new NodeMonitor(options),
   createHeartbeat: (options: HeartbeatWriterOptions) => new HeartbeatWriter(options),
   tokens: LSN_ORDER,
+  positions: LSN_POSITIONS as PositionOrder,
   loadVolatility: (cache: VolatilityCache, url: string, timeoutMs: number) =>
     cache.load((sql, params) => runOnce(url, sql, params, timeoutMs)),
 })

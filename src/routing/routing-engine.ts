@@ -20,6 +20,7 @@ import { withDecideNs } from '../core/route/with-decide-ns.js'
 import { refuseUnroutedSharding } from '../core/shard/unrouted-sharding.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import type { TopologyView } from '../core/topology/node-state.js'
+import { stalenessBoundMs } from '../core/topology/staleness-bound.js'
 import type { EngineEvents } from '../telemetry/telemetry-source.js'
 import {
   type EngineDriver,
@@ -65,6 +66,13 @@ export interface ReadingsSource {
   refresh(): Promise<void>
 }
 
+/** A replica probe starts this long (plus twice its last round trip) before its bound would cross a tier's. */
+const PROBE_MARGIN_MS = 25
+/** The shortest gap between two probes of one replica, however close to a tier bound it is. */
+const MIN_PROBE_DELAY_MS = 20
+/** How long a replica probe waits for the primary position sample sent just before it. */
+const PRIMARY_SAMPLE_WAIT_MS = 100
+
 export class RoutingEngine extends EventEmitter<EngineEvents> {
   #config: FreshetConfig
   readonly #driver: EngineDriver
@@ -97,6 +105,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     this.#driver = driver
     this.#classifier = driver.createClassifier(config)
     this.tracker = new TopologyTracker(config, {
+      ...(driver.positions ? { positions: driver.positions } : {}),
       events: {
         onPrimaryChange: (from, to) => {
           this.emit('log', 'warn', `primary changed from ${from} to ${to}`, { from, to })
@@ -247,7 +256,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     }
     // No replica has replayed the token yet: wait for one (probing), then decide again. Only this
     // path decides twice, so policy counters (round robin) advance once per statement otherwise.
-    return this.waitForReplay(lsn, maxWait).then((reached) => {
+    return this.waitForReplay(lsn, maxWait, decision.tier ?? undefined).then((reached) => {
       if (!reached) {
         this.emit('decision', decision, c)
         return routed
@@ -298,15 +307,26 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   readonly #allowTrial = (node: string) => this.tracker.breaker(node)?.allowRequest() ?? false
 
   /**
-   * Resolves true when some healthy replica with a closed breaker has replayed `lsn` (replicasAtLsn),
-   * or false after `timeoutMs`.
+   * Resolves true when some healthy replica with a closed breaker has replayed `lsn` (replicasAtLsn)
+   * and, given a `tier`, is within that tier's staleness bound (the decision's own test), or false
+   * after `timeoutMs`.
    */
-  async waitForReplay(lsn: string, timeoutMs: number): Promise<boolean> {
+  async waitForReplay(lsn: string, timeoutMs: number, tier?: string): Promise<boolean> {
     const order = this.#driver.tokens
     const target = order.parse(lsn)
     if (target === null) return false
     const deadline = Date.now() + timeoutMs
-    const reached = () => replicasAtLsn(this.tracker.view(), lsn, order).length > 0
+    const maxBound =
+      this.#config.controls.disable_lag_checks || tier === undefined
+        ? undefined
+        : this.#decider.tiers.byName(tier)?.maxLagMs
+    const reached = () =>
+      replicasAtLsn(
+        this.tracker.view(),
+        lsn,
+        order,
+        maxBound === undefined ? undefined : { now: Date.now(), maxBoundMs: maxBound },
+      ).length > 0
     if (reached()) return true
     if (this.#driver.waitForToken) {
       // The replicas wait for the token themselves (MariaDB MASTER_GTID_WAIT); the one that reached it
@@ -339,6 +359,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
   /** Nodes with role, lag, replay LSN, health, breaker and check time. */
   snapshot(): NodeSnapshot[] {
     const view = this.tracker.view()
+    const now = Date.now()
     const primaryLsn = parseLsn(this.#readings.get(view.primary)?.lsn ?? '')
     return [...view.nodes.values()].map((n) => {
       const r = this.#readings.get(n.name)
@@ -351,6 +372,9 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
         name: n.name,
         role: n.role,
         lag_ms: n.lagMs === null ? null : Math.round(n.lagMs),
+        staleness_bound_ms: n.role === 'primary' ? 0 : roundOrNull(stalenessBoundMs(n.freshAsOf, now)),
+        fresh_as_of:
+          n.role === 'replica' && n.freshAsOf !== null ? new Date(n.freshAsOf).toISOString() : null,
         lag_bytes: lagBytes,
         replay_lsn: r?.lsn ?? null,
         healthy: n.healthy,
@@ -459,6 +483,9 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
         heartbeatTable: cfg.lag.heartbeat.enabled ? cfg.lag.heartbeat.table : null,
         primaryMark: () => this.#primaryMark,
         onReading: (name, reading) => this.#onReading(name, reading),
+        beforeProbe: () => this.#primarySampleFor(node.name),
+        beforeProbeMaxMs: Math.min(timeoutMs, PRIMARY_SAMPLE_WAIT_MS),
+        nextDelayMs: this.#nextProbeDelay,
       })
       this.#monitors.set(node.name, monitor)
       if (this.#started && !this.#stopped) monitor.start()
@@ -472,10 +499,40 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     else breaker?.failure()
     const primaryLsn =
       reading.ok && reading.inRecovery === false && reading.lsn ? parseLsn(reading.lsn) : null
+    // timed by the probe's send time: the position held at some moment after it
     if (primaryLsn !== null && name === this.tracker.primary)
-      this.#primaryMark = { lsn: primaryLsn, at: reading.at }
+      this.#primaryMark = { lsn: primaryLsn, at: reading.sentAt }
     this.tracker.record(name, reading)
     for (const listener of this.#readingListeners) listener(name, reading)
+  }
+
+  /**
+   * Before a replica's probe: a primary position sample sent just before it (shared with any sample in
+   * flight), so that a replica keeping up is proven fresh as of a moment a round trip old, not as of the
+   * primary's last scheduled probe.
+   */
+  #primarySampleFor(name: string): Promise<unknown> {
+    if (name === this.tracker.primary || this.#stopped) return Promise.resolve()
+    return this.#monitors.get(this.tracker.primary)?.probe() ?? Promise.resolve()
+  }
+
+  /**
+   * The delay until a replica's next probe: the jittered interval, or sooner when its staleness bound
+   * would otherwise cross the bound of a tier it is within now (so a replica that keeps up stays
+   * eligible without a gap, and a 200 ms tier is served by replicas with 250 ms probes).
+   */
+  readonly #nextProbeDelay = (name: string, jittered: number): number => {
+    if (name === this.tracker.primary || this.#config.controls.disable_lag_checks) return jittered
+    const bound = stalenessBoundMs(this.tracker.view().nodes.get(name)?.freshAsOf ?? null, Date.now())
+    if (bound === null) return jittered
+    let next = Number.POSITIVE_INFINITY
+    for (const t of Object.values(this.#config.routing.tiers)) {
+      const max = t.max_lag_ms
+      if (max > bound && max < next) next = max
+    }
+    if (next === Number.POSITIVE_INFINITY) return jittered
+    const margin = PROBE_MARGIN_MS + 2 * (this.#readings.get(name)?.rttMs ?? 0)
+    return Math.max(MIN_PROBE_DELAY_MS, Math.min(jittered, next - bound - margin))
   }
 
   #refreshReplicas(): Promise<void> {
@@ -497,6 +554,10 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     })
     return this.#refreshing
   }
+}
+
+function roundOrNull(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms)
 }
 
 function sleep(ms: number): Promise<void> {

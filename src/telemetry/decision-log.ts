@@ -18,6 +18,8 @@ export interface DecisionRecord {
   readonly tier_source: string | null
   readonly reason: string
   readonly lag_ms: number | null
+  /** Upper bound on the target's staleness at dispatch (ms): 0 for the primary, null when unknown. */
+  readonly staleness_bound_ms: number | null
   readonly class_reason: string
   readonly decide_us: number
   readonly error: string | null
@@ -88,6 +90,7 @@ export class DecisionLog {
       tier_source: d.tierSource,
       reason: d.reason,
       lag_ms: d.lagMs,
+      staleness_bound_ms: d.stalenessBoundMs,
       class_reason: d.classReason,
       decide_us: Math.round(d.decideNs / 100) / 10,
       error: d.error,

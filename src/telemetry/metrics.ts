@@ -24,6 +24,8 @@ export const METRIC_NAMES = Object.freeze([
   'routing_fallback_total',
   'routing_decision_latency_seconds',
   'read_staleness_seconds',
+  'routing_reads_total',
+  'replica_offload_ratio',
   'unannotated_reads_total',
   'consistency_violations_total',
   'circuit_breaker_open',
@@ -77,6 +79,12 @@ const FALLBACK_REASONS: ReadonlySet<string> = new Set([
   'fallback_rate_limited',
 ])
 
+/** Reads of one tier that reached a node, and how many of them a replica served. */
+export interface OffloadCount {
+  reads: number
+  replica: number
+}
+
 type CounterChild = { inc(value?: number): void }
 type HistogramChild = { observe(value: number): void }
 
@@ -103,6 +111,9 @@ export class FreshetMetrics {
   readonly #fallbacks: Counter<'tier'>
   readonly #decisionLatency: BucketHistogram
   readonly #staleness: Histogram<'tier'>
+  readonly #reads: Counter<'tier' | 'role'>
+  /** Per tier: reads sent to a node and those a replica served (the offload ratio). */
+  readonly #offload = new Map<string, OffloadCount>()
   readonly #unannotated: Counter
   readonly #violations: Counter<'tier'>
   readonly #backendErrors: Counter<'backend'>
@@ -117,6 +128,7 @@ export class FreshetMetrics {
   readonly #decisionChildren = new Map<string, Map<string, Map<string, CounterChild>>>()
   readonly #fallbackChildren = new Map<string, CounterChild>()
   readonly #stalenessChildren = new Map<string, HistogramChild>()
+  readonly #readChildren = new Map<string, { primary: CounterChild; replica: CounterChild }>()
   readonly #violationChildren = new Map<string, CounterChild>()
 
   constructor() {
@@ -142,9 +154,15 @@ export class FreshetMetrics {
     })
     this.#staleness = new Histogram({
       name: 'read_staleness_seconds',
-      help: 'Replication lag of the node each read was sent to, at dispatch (0 for the primary)',
+      help: 'Staleness bound at dispatch of the node each read was sent to (0 for the primary): no read missed a write acknowledged longer ago',
       labelNames: ['tier'],
       buckets: STALENESS_BUCKETS,
+      registers,
+    })
+    this.#reads = new Counter({
+      name: 'routing_reads_total',
+      help: 'Tiered reads sent to a node, by tier and role of the node (replica share = offload)',
+      labelNames: ['tier', 'role'],
       registers,
     })
     this.#unannotated = new Counter({
@@ -154,7 +172,7 @@ export class FreshetMetrics {
     })
     this.#violations = new Counter({
       name: 'consistency_violations_total',
-      help: "Reads sent to a node whose lag was over the tier's max_lag_ms or unknown (least_lagged fallback)",
+      help: "Reads sent to a replica whose staleness bound was over the tier's max_lag_ms or unknown (least_lagged fallback, ROUTE_TO)",
       labelNames: ['tier'],
       registers,
     })
@@ -334,18 +352,57 @@ export class FreshetMetrics {
     if (d.tierSource === 'unannotated') this.#unannotated.inc()
     if (FALLBACK_REASONS.has(d.reason)) cached(this.#fallbackChildren, this.#fallbacks, tier).inc()
     if (d.tier !== null && d.target !== null && c.kind === 'read') {
-      if (d.lagMs !== null) cached(this.#stalenessChildren, this.#staleness, tier).observe(d.lagMs / 1000)
+      const staleness = d.stalenessBoundMs
+      if (staleness !== null) cached(this.#stalenessChildren, this.#staleness, tier).observe(staleness / 1000)
       const bound = this.#tierBounds.get(d.tier)
-      if (d.role === 'replica' && bound !== undefined && (d.lagMs === null || d.lagMs > bound)) {
+      const onReplica = d.role === 'replica'
+      if (onReplica && bound !== undefined && (staleness === null || staleness > bound)) {
         cached(this.#violationChildren, this.#violations, tier).inc()
       }
+      let reads = this.#readChildren.get(tier)
+      if (reads === undefined) {
+        reads = { primary: this.#reads.labels(tier, 'primary'), replica: this.#reads.labels(tier, 'replica') }
+        this.#readChildren.set(tier, reads)
+      }
+      let offload = this.#offload.get(tier)
+      if (offload === undefined) {
+        offload = { reads: 0, replica: 0 }
+        this.#offload.set(tier, offload)
+      }
+      offload.reads++
+      if (onReplica) {
+        offload.replica++
+        reads.replica.inc()
+      } else reads.primary.inc()
     }
+  }
+
+  /**
+   * Per tier, reads sent to a node since start and how many a replica served (cumulative: rates come
+   * from successive calls, as for routing_decisions_total).
+   * @example
+   * metrics.offload() // { near_rt: { reads: 120, replica: 97 } }
+   */
+  offload(): Record<string, OffloadCount> {
+    const out: Record<string, OffloadCount> = {}
+    for (const [tier, o] of this.#offload) out[tier] = { ...o }
+    return out
   }
 
   /** Gauges read from the engine snapshot (and pool stats) when Prometheus scrapes. */
   #snapshotGauges(): void {
     const registers = [this.registry]
     const self = this
+    new Gauge({
+      name: 'replica_offload_ratio',
+      help: "Share of each tier's reads since start that replicas served (0..1); for a window use rate(routing_reads_total)",
+      labelNames: ['tier'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [tier, o] of self.#offload) if (o.reads > 0) this.labels(tier).set(o.replica / o.reads)
+      },
+    })
     new Gauge({
       name: 'replica_lag_seconds',
       help: 'Replication lag of each node (0 for the primary); absent while unknown',
@@ -360,7 +417,7 @@ export class FreshetMetrics {
     })
     new Gauge({
       name: 'replica_eligible',
-      help: 'Whether a replica may serve a tier now: healthy, breaker closed, staleness within max_lag_ms',
+      help: 'Whether a replica may serve a tier now: healthy, breaker closed, staleness bound within max_lag_ms',
       labelNames: ['host', 'tier'],
       registers,
       collect() {

@@ -70,6 +70,7 @@ export function decisionAttributes(decision: Decision): Record<string, string | 
   if (decision.tier !== null) attrs['freshet.tier'] = decision.tier
   if (decision.tierSource !== null) attrs['freshet.tier_source'] = decision.tierSource
   if (decision.lagMs !== null) attrs['freshet.lag_ms'] = decision.lagMs
+  if (decision.stalenessBoundMs !== null) attrs['freshet.staleness_bound_ms'] = decision.stalenessBoundMs
   if (decision.minLsn !== null) attrs['freshet.min_lsn'] = decision.minLsn
   if (decision.wouldBe) attrs['freshet.would_be_target'] = decision.wouldBe.target
   return attrs

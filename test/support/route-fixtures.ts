@@ -2,9 +2,17 @@
 
 import type { NodeState } from '../../src/core/topology/node-state.js'
 
-/** A healthy, settled replica with every field filled; override what a case needs. */
+/** The `now` of the decision tests: a node's `freshAsOf` defaults to FIXTURE_NOW - lagMs. */
+export const FIXTURE_NOW = 1_700_000_000_000
+
+/**
+ * A healthy, settled replica with every field filled; override what a case needs. Unless given,
+ * `freshAsOf` follows `lagMs` (staleness bound = lagMs at FIXTURE_NOW; unknown lag, unknown bound).
+ */
 export function node(name: string, over: Partial<NodeState> = {}): NodeState {
+  const lagMs = over.lagMs === undefined ? 0 : over.lagMs
   return {
+    freshAsOf: lagMs === null ? null : FIXTURE_NOW - lagMs,
     name,
     role: 'replica',
     weight: 100,

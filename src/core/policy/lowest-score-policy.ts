@@ -5,7 +5,8 @@ import { type PolicyOptions, type ReplicaPolicy, rampSkips, zoneFilter } from '.
 
 /** Scores for the built-in lowest-score policies; lower is better. */
 export const SCORES = Object.freeze({
-  least_lag: (n: NodeState): number => n.lagMs ?? Number.POSITIVE_INFINITY,
+  // the smallest staleness bound is the latest proven-fresh moment (same `now` for every candidate)
+  least_lag: (n: NodeState): number => (n.freshAsOf === null ? Number.POSITIVE_INFINITY : -n.freshAsOf),
   least_connections: (n: NodeState): number => n.active,
   // unmeasured latency counts as best so that a new replica gets traffic and a measurement
   least_latency: (n: NodeState): number => n.latencyEwmaMs ?? Number.NEGATIVE_INFINITY,

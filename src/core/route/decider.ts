@@ -7,6 +7,7 @@ import type { ReplicaPolicy } from '../policy/replica-policy.js'
 import { FallbackLimiter } from '../tiers/fallback-limiter.js'
 import { type ResolvedTier, TierResolver } from '../tiers/tier-resolver.js'
 import type { NodeState, TopologyView } from '../topology/node-state.js'
+import { stalenessBoundMs } from '../topology/staleness-bound.js'
 import type { Decision, DecisionReason, TargetRole } from './decision.js'
 import type { RoutingContext, SessionView } from './routing-context.js'
 import { LSN_ORDER, type TokenOrder } from './token-order.js'
@@ -114,6 +115,8 @@ export class Decider {
   #lastTokenText = ''
   #lastToken: unknown = null
   readonly #tokens: TokenOrder
+  /** `now` of the decision being made (decide() is synchronous): replica decisions carry the bound at it. */
+  #now = 0
 
   constructor(config: FreshetConfig, options: DeciderOptions = {}) {
     this.#tiers = new TierResolver(config)
@@ -146,6 +149,7 @@ export class Decider {
    */
   decide(c: Classification, input: DecideInput): Decision {
     const { session, context, topology } = input
+    this.#now = input.now
     if (topology.primary !== this.#cachedPrimary) {
       this.#primaryCache.clear()
       this.#cachedPrimary = topology.primary
@@ -290,7 +294,9 @@ export class Decider {
     for (let i = 0; i < names.length; i++) {
       const n = nodes.get(names[i]!)
       if (n === undefined || n.role !== 'replica' || !n.healthy) continue
-      if (!ignoreLag && (n.lagMs === null || n.lagMs > bound)) continue
+      // the staleness bound, not the lag of the last reading: a reading ages from its probe's send time
+      const staleness = stalenessBoundMs(n.freshAsOf, input.now)
+      if (!ignoreLag && (staleness === null || staleness > bound)) continue
       if (n.breaker !== 'closed') {
         if (
           n.breaker === 'half_open' &&
@@ -327,7 +333,7 @@ export class Decider {
           source,
           domainTable,
           minLsn,
-          noReplicaMessage(tier, topology),
+          noReplicaMessage(tier, topology, input.now),
         )
       case 'least_lagged': {
         let best: NodeState | undefined
@@ -338,11 +344,12 @@ export class Decider {
             n.role !== 'replica' ||
             !n.healthy ||
             n.breaker !== 'closed' ||
-            n.lagMs === null
+            n.freshAsOf === null
           )
             continue
           if (token !== null && !this.#tokens.reached(n, token)) continue
-          if (best === undefined || n.lagMs < best.lagMs!) best = n
+          // least lagged = smallest staleness bound = proven fresh as of the latest moment
+          if (best === undefined || n.freshAsOf > best.freshAsOf!) best = n
         }
         if (best !== undefined) {
           return this.#read(c, 'fallback_least_lagged', best, tier, source, domainTable, minLsn)
@@ -414,7 +421,19 @@ export class Decider {
       const picked =
         scratch.length === 1 || input.dryRun === true ? scratch[0]! : this.#policy.pick(scratch, input.now)
       scratch.length = 0
-      return this.#make(picked.name, 'replica', null, reason, picked.lagMs, minLsn, null, null, c, null)
+      return this.#make(
+        picked.name,
+        'replica',
+        null,
+        reason,
+        picked.lagMs,
+        minLsn,
+        null,
+        null,
+        c,
+        null,
+        this.#boundOf(picked),
+      )
     }
     const why: DecisionReason = healthy > 0 ? 'read_your_writes' : 'fallback_primary'
     return minLsn === null
@@ -440,7 +459,19 @@ export class Decider {
     if (node.name === topology.primary) return this.#primary('hint_route', c)
     if (node.role !== 'replica' || !node.healthy || node.breaker !== 'closed')
       return this.#primary('fallback_primary', c)
-    return this.#make(node.name, 'replica', null, 'hint_route', node.lagMs, null, null, null, c, null)
+    return this.#make(
+      node.name,
+      'replica',
+      null,
+      'hint_route',
+      node.lagMs,
+      null,
+      null,
+      null,
+      c,
+      null,
+      this.#boundOf(node),
+    )
   }
 
   #pinned(
@@ -453,7 +484,9 @@ export class Decider {
     const node = topology.nodes.get(pinned)
     const role: TargetRole | null =
       node?.role === 'replica' ? 'replica' : node?.role === 'primary' ? 'primary' : null
-    return this.#make(pinned, role, null, reason, node?.lagMs ?? null, null, null, null, c, null)
+    const bound =
+      role === 'replica' && node !== undefined ? this.#boundOf(node) : role === 'primary' ? 0 : null
+    return this.#make(pinned, role, null, reason, node?.lagMs ?? null, null, null, null, c, null, bound)
   }
 
   /** A primary decision with no tier and no token: cached frozen per reason and class reason. */
@@ -485,7 +518,19 @@ export class Decider {
   ): Decision {
     return node === null
       ? this.#make(this.#cachedPrimary, 'primary', tier.name, reason, 0, minLsn, source, domainTable, c, null)
-      : this.#make(node.name, 'replica', tier.name, reason, node.lagMs, minLsn, source, domainTable, c, null)
+      : this.#make(
+          node.name,
+          'replica',
+          tier.name,
+          reason,
+          node.lagMs,
+          minLsn,
+          source,
+          domainTable,
+          c,
+          null,
+          this.#boundOf(node),
+        )
   }
 
   #error(
@@ -511,6 +556,7 @@ export class Decider {
     domainTable: string | null,
     c: Classification,
     error: string | null,
+    stalenessBound: number | null = role === 'primary' ? 0 : null,
   ): Decision {
     return Object.freeze({
       target,
@@ -518,6 +564,7 @@ export class Decider {
       tier,
       reason,
       lagMs,
+      stalenessBoundMs: stalenessBound,
       minLsn,
       tierSource,
       domainTable,
@@ -526,6 +573,12 @@ export class Decider {
       decideNs: 0,
       parseError: c.parseError ?? null,
     })
+  }
+
+  /** A replica's staleness bound at the decision's `now` (ms), or null when nothing is proven. */
+  #boundOf(n: NodeState): number | null {
+    const b = stalenessBoundMs(n.freshAsOf, this.#now)
+    return b === null ? null : Math.round(b)
   }
 
   #token(text: string): unknown {
@@ -556,7 +609,7 @@ function findNode(topology: TopologyView, wanted: string): NodeState | undefined
 }
 
 /** The fallback_error message: names the tier, its bound, and why each replica did not qualify. */
-function noReplicaMessage(tier: ResolvedTier, topology: TopologyView): string {
+function noReplicaMessage(tier: ResolvedTier, topology: TopologyView, now: number): string {
   const parts: string[] = []
   for (const name of topology.replicas) {
     const n = topology.nodes.get(name)
@@ -564,7 +617,10 @@ function noReplicaMessage(tier: ResolvedTier, topology: TopologyView): string {
     else if (n.role !== 'replica') parts.push(`${name} role ${n.role}`)
     else if (!n.healthy) parts.push(`${name} unhealthy`)
     else if (n.breaker !== 'closed') parts.push(`${name} breaker ${n.breaker}`)
-    else parts.push(`${name} lag ${n.lagMs === null ? 'unknown' : `${n.lagMs} ms`}`)
+    else {
+      const b = stalenessBoundMs(n.freshAsOf, now)
+      parts.push(`${name} staleness bound ${b === null ? 'unknown' : `${Math.round(b)} ms`}`)
+    }
   }
   const list = parts.length > 0 ? parts.join(', ') : 'no replicas configured'
   return `freshet: no replica within tier '${tier.name}' (max_lag_ms ${tier.maxLagMs}): ${list}`

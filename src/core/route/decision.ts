@@ -36,8 +36,14 @@ export interface Decision {
   /** Freshness tier applied to this read, or null for writes and pinned statements. */
   readonly tier: string | null
   readonly reason: DecisionReason
-  /** Lag of the target at dispatch (ms); 0 for the primary; null when unknown. */
+  /** Lag of the target as of its last probe (ms); 0 for the primary; null when unknown. */
   readonly lagMs: number | null
+  /**
+   * Upper bound on the target's staleness at dispatch (ms, rounded): a read it serves misses no write
+   * acknowledged more than this long ago. 0 for the primary; null when unknown. Tier eligibility is
+   * decided on this, not on `lagMs` (CONTRACT section 3).
+   */
+  readonly stalenessBoundMs: number | null
   /** Read-your-writes token the decision honoured, if any. */
   readonly minLsn: string | null
   /** What decided the tier: hint, context, a domains table, or the unannotated default. */

@@ -7,7 +7,7 @@ import type { Decision } from './decision.js'
  *
  * @example
  * formatDecision(d)
- * // 'replica_2 (replica) reason=replica tier=near_rt (hint) lag=120ms class=read'
+ * // 'replica_2 (replica) reason=replica tier=near_rt (hint) lag=120ms staleness_bound=180ms class=read'
  * // 'ERROR reason=fallback_error tier=near_rt (context) class=read: freshet: no replica within tier ...'
  */
 export function formatDecision(d: Decision): string {
@@ -17,7 +17,10 @@ export function formatDecision(d: Decision): string {
   if (d.tier !== null) line += ` tier=${d.tier}`
   if (d.tierSource !== null) line += d.tier !== null ? ` (${d.tierSource})` : ` tier_source=${d.tierSource}`
   if (d.domainTable !== null) line += ` domain=${d.domainTable}`
-  if (d.target !== null) line += ` lag=${d.lagMs === null ? 'unknown' : `${d.lagMs}ms`}`
+  if (d.target !== null) {
+    line += ` lag=${d.lagMs === null ? 'unknown' : `${d.lagMs}ms`}`
+    line += ` staleness_bound=${d.stalenessBoundMs === null ? 'unknown' : `${d.stalenessBoundMs}ms`}`
+  }
   if (d.minLsn !== null) line += ` min_lsn=${d.minLsn}`
   line += ` class=${d.classReason}`
   if (d.decideNs > 0) line += ` took=${(d.decideNs / 1000).toFixed(1)}us`

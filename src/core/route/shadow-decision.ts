@@ -20,6 +20,7 @@ export function shadowDecision(d: Decision, primary: string): Decision {
     role: 'primary',
     reason: 'shadow',
     lagMs: 0,
+    stalenessBoundMs: 0,
     wouldBe: Object.freeze({ target: d.target, reason: d.reason, lagMs: d.lagMs }),
   })
 }

@@ -19,6 +19,12 @@ export interface NodeState {
   readonly replayLsn: bigint | null
   /** Epoch ms of the lag reading. */
   readonly checkedAt: number
+  /**
+   * Epoch ms (freshet's clock) as of which this replica provably holds every acknowledged write: the
+   * staleness bound at `now` is `now - freshAsOf` (see staleness-bound.ts). Null when nothing is
+   * proven; the primary's is ignored (its bound is 0).
+   */
+  readonly freshAsOf: number | null
   /** Connections in use right now (least_connections). */
   readonly active: number
   /** EWMA of response time in ms (least_latency); null until measured. */

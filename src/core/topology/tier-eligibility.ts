@@ -28,12 +28,11 @@ export interface EligibilityConfig {
 }
 
 /**
- * The staleness a tier's bound is compared with: the node's staleness bound when the snapshot carries
- * one (`staleness_bound_ms`: lag of the last reading plus that reading's age), else its last lag reading.
+ * The staleness a tier's bound is compared with: the node's staleness bound (`staleness_bound_ms`, the
+ * decision's own test; null = nothing proven, so no tier with a bound), never the last lag reading.
  */
 export function stalenessOf(node: NodeSnapshot): number | null {
-  const bound = (node as NodeSnapshot & { staleness_bound_ms?: number | null }).staleness_bound_ms
-  return typeof bound === 'number' ? bound : node.lag_ms
+  return node.staleness_bound_ms
 }
 
 /**
@@ -72,7 +71,8 @@ function cell(
   if (node.breaker === 'open') return no('breaker_open', 'circuit breaker open')
   if (node.breaker === 'half_open')
     return no('breaker_half_open', 'circuit breaker half-open (trial requests only)')
-  if (staleness === null) return no('lag_unknown', 'no lag reading yet')
+  if (staleness === null)
+    return no('lag_unknown', 'staleness not proven yet (no reading reached a primary position)')
   if (staleness > bound) return no('over_bound', `staleness ${staleness} ms > ${tier} ${bound} ms`)
   return { eligible: true, reason: 'eligible', detail: `staleness ${staleness} ms <= ${tier} ${bound} ms` }
 }

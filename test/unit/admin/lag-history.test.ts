@@ -10,6 +10,8 @@ function node(name: string, role: string, lag_ms: number | null): NodeSnapshot {
     name,
     role,
     lag_ms,
+    staleness_bound_ms: lag_ms,
+    fresh_as_of: null,
     lag_bytes: null,
     replay_lsn: null,
     healthy: true,

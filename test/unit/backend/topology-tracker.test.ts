@@ -34,6 +34,7 @@ function replicaReading(at: number, lagMs: number | null = 10, over: Partial<Nod
   return {
     ok: true,
     at,
+    sentAt: at - 1,
     inRecovery: true,
     lsn: '0/3000000',
     lagMs,
@@ -50,6 +51,7 @@ function writableReading(at: number, timeline: number | null, over: Partial<Node
   return {
     ok: true,
     at,
+    sentAt: at - 1,
     inRecovery: false,
     lsn: '0/4000000',
     lagMs: 0,
@@ -66,6 +68,7 @@ function failedReading(at: number): NodeReading {
   return {
     ok: false,
     at,
+    sentAt: at,
     inRecovery: null,
     lsn: null,
     lagMs: null,

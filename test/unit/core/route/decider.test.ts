@@ -15,11 +15,11 @@ import {
 } from '../../../../src/core/route/routing-context.js'
 import { withDecideNs } from '../../../../src/core/route/with-decide-ns.js'
 import type { NodeState, TopologyView } from '../../../../src/core/topology/node-state.js'
-import { node } from '../../../support/route-fixtures.js'
+import { FIXTURE_NOW, node } from '../../../support/route-fixtures.js'
 
 // ---- fixtures: hand-built classifications, topologies and configs ----
 
-const NOW = 1_700_000_000_000
+const NOW = FIXTURE_NOW
 
 function read(over: Partial<Classification> = {}): Classification {
   return {
@@ -506,7 +506,24 @@ const ROWS: Row[] = [
     name: '7: the bound is inclusive',
     c: read({ hints: nearRt }),
     nodes: { r1: { lagMs: 501 }, r2: { lagMs: 500 } },
-    expect: { target: 'r2', reason: 'replica', lagMs: 500 },
+    expect: { target: 'r2', reason: 'replica', lagMs: 500, stalenessBoundMs: 500 },
+  },
+  {
+    name: '7: eligibility is the staleness bound at dispatch, not the lag of the last reading',
+    c: read({ hints: nearRt }),
+    // r1 read 10 ms of lag, but that reading proves freshness only as of 600 ms ago
+    nodes: { r1: { lagMs: 10, freshAsOf: FIXTURE_NOW - 600 }, r2: { lagMs: 300 } },
+    expect: { target: 'r2', reason: 'replica', lagMs: 300, stalenessBoundMs: 300 },
+  },
+  {
+    name: '7: a replica with nothing proven is not eligible, whatever its last lag',
+    c: read({ hints: nearRt }),
+    nodes: {
+      r1: { lagMs: 0, freshAsOf: null },
+      r2: { lagMs: 0, freshAsOf: null },
+      r3: { lagMs: 0, freshAsOf: null },
+    },
+    expect: { target: 'primary', reason: 'fallback_primary', stalenessBoundMs: 0 },
   },
   {
     name: '7: a replica that reports the primary role is not eligible',
@@ -548,21 +565,28 @@ const ROWS: Row[] = [
     expect: { target: 'r2', reason: 'replica', lagMs: 20 },
   },
   {
+    name: '7: least_lag ranks by staleness bound',
+    c: read({ hints: eventual }),
+    config: { routing: { policy: 'least_lag' } },
+    nodes: { r1: { lagMs: 5, freshAsOf: FIXTURE_NOW - 400 }, r2: { lagMs: 20 } },
+    expect: { target: 'r2', reason: 'replica', stalenessBoundMs: 20 },
+  },
+  {
     name: '7: fallback primary',
     c: read({ hints: nearRt }),
     nodes: { r1: { lagMs: 900 }, r2: { lagMs: 800 } },
     expect: { target: 'primary', role: 'primary', reason: 'fallback_primary', tier: 'near_rt', lagMs: 0 },
   },
   {
-    name: '7: fallback error names the tier, its bound and the lags',
+    name: '7: fallback error names the tier, its bound and the staleness bounds',
     c: read({ hints: { freshness: 'reports' } }),
     nodes: { r1: { lagMs: 900 }, r2: { healthy: false } },
     expect: { target: null, role: null, reason: 'fallback_error', tier: 'reports', lagMs: null },
     errorIncludes: [
       "freshet: no replica within tier 'reports' (max_lag_ms 150)",
-      'r1 lag 900 ms',
+      'r1 staleness bound 900 ms',
       'r2 unhealthy',
-      'r3 lag 2000 ms',
+      'r3 staleness bound 2000 ms',
     ],
   },
   {
@@ -575,6 +599,7 @@ const ROWS: Row[] = [
       reason: 'fallback_least_lagged',
       tier: 'eventual',
       lagMs: 70_000,
+      stalenessBoundMs: 70_000,
     },
   },
   {
@@ -770,11 +795,11 @@ describe('decision helpers', () => {
     const d = decider.decide(read({ tables: ['orders'] }), { ...input, context: { minLsn: '0/1' } })
     assert.equal(
       formatDecision(d),
-      'r1 (replica) reason=replica tier=near_rt (domain) domain=orders lag=100ms min_lsn=0/1 class=read',
+      'r1 (replica) reason=replica tier=near_rt (domain) domain=orders lag=100ms staleness_bound=100ms min_lsn=0/1 class=read',
     )
     assert.equal(
       formatDecision(decider.decide(write(), input)),
-      'primary (primary) reason=write lag=0ms class=dml',
+      'primary (primary) reason=write lag=0ms staleness_bound=0ms class=dml',
     )
     const err = decider.decide(read({ hints: { routeTo: 'x' } }), input)
     assert.match(

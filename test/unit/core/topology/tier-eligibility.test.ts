@@ -8,11 +8,15 @@ import { tierEligibility } from '../../../../src/core/topology/tier-eligibility.
 const TIERS = { strict: { max_lag_ms: 0 }, near_rt: { max_lag_ms: 500 }, eventual: { max_lag_ms: 60_000 } }
 const OFF = { route_all_to_primary: false, disable_replica_pools: false }
 
-function node(over: Partial<NodeSnapshot> & { staleness_bound_ms?: number | null } = {}): NodeSnapshot {
+/** A replica snapshot; its staleness bound follows lag_ms unless given. */
+function node(over: Partial<NodeSnapshot> = {}): NodeSnapshot {
+  const lag = over.lag_ms === undefined ? 0 : over.lag_ms
   return {
     name: 'replica_1',
     role: 'replica',
-    lag_ms: 0,
+    lag_ms: lag,
+    staleness_bound_ms: lag,
+    fresh_as_of: null,
     lag_bytes: 0,
     replay_lsn: '0/1',
     healthy: true,
@@ -39,6 +43,12 @@ describe('tierEligibility', () => {
       node({ lag_ms: 100, staleness_bound_ms: 900 }),
       OFF,
       { strict: 'over_bound', near_rt: 'over_bound', eventual: 'eligible' },
+    ],
+    [
+      'a small last lag but nothing proven: no tier with a bound',
+      node({ lag_ms: 5, staleness_bound_ms: null }),
+      OFF,
+      { strict: 'lag_unknown', near_rt: 'lag_unknown', eventual: 'lag_unknown' },
     ],
     [
       'no reading',
