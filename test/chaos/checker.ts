@@ -3,9 +3,15 @@
 import pg from 'pg'
 import type { LocalCluster } from '../cluster/index.js'
 
-/** The tiers a reader asks for; 'ryw' is a session that writes, then reads its own write. */
-export type ChaosTier = 'strict' | 'near_rt' | 'eventual' | 'ryw'
-export const TIERS: readonly ChaosTier[] = ['strict', 'near_rt', 'eventual', 'ryw']
+/**
+ * The tiers a reader asks for; 'fast' is a custom tier (max_lag_ms 200 in the chaos config); 'ryw' is a
+ * session that writes, then reads its own write.
+ */
+export type ChaosTier = 'strict' | 'near_rt' | 'eventual' | 'fast' | 'ryw'
+export const TIERS: readonly ChaosTier[] = ['strict', 'near_rt', 'eventual', 'fast', 'ryw']
+/** The tiers read by a plain reader (not a read-your-writes session). */
+export type ReadTier = Exclude<ChaosTier, 'ryw'>
+const READ_TIERS: readonly ReadTier[] = ['strict', 'near_rt', 'eventual', 'fast']
 
 /** Monotonic milliseconds shared by every record (never jumps with the wall clock). */
 export const now = (): number => performance.now()
@@ -38,8 +44,8 @@ export interface ReadRecord {
   replica: boolean
   /** Decision reason, when the face can attribute it (library: always; proxy: eventual only). */
   reason: string | null
-  /** Lag freshet reported at dispatch, when known. */
-  lagMs: number | null
+  /** The staleness bound freshet reported at dispatch (Decision.stalenessBoundMs), when known. */
+  boundMs: number | null
   error: string | null
 }
 
@@ -61,9 +67,9 @@ export interface Face {
   readonly name: string
   /** Runs one tier read of the counter (`sql` carries the hint); resolves with value, port and decision facts. */
   read(
-    tier: Exclude<ChaosTier, 'ryw'>,
+    tier: ReadTier,
     sql: string,
-  ): Promise<{ value: number; port: number; reason: string | null; lagMs: number | null }>
+  ): Promise<{ value: number; port: number; reason: string | null; boundMs: number | null }>
   /** A read-your-writes session: `write(n)` then `read()` the highest own row. */
   session(id: string): Promise<RywSession>
   close(): Promise<void>
@@ -106,13 +112,14 @@ const WRITE_SQL =
   'WITH c AS (UPDATE chaos_counter SET v = v + 1 WHERE id = 1 RETURNING v) ' +
   'INSERT INTO chaos_ledger (seq, writer) SELECT v, $1 FROM c RETURNING seq::int AS v, pg_current_wal_lsn()::text AS lsn'
 
-export const READ_SQL: Record<Exclude<ChaosTier, 'ryw'>, string> = {
+export const READ_SQL: Record<ReadTier, string> = {
   strict:
     '/* FRESHNESS: STRICT */ SELECT v::int AS v, inet_server_port() AS port FROM chaos_counter WHERE id = 1',
   near_rt:
     '/* FRESHNESS: NEAR_RT */ SELECT v::int AS v, inet_server_port() AS port FROM chaos_counter WHERE id = 1',
   eventual:
     '/* FRESHNESS: EVENTUAL */ SELECT v::int AS v, inet_server_port() AS port FROM chaos_counter WHERE id = 1',
+  fast: '/* FRESHNESS: fast */ SELECT v::int AS v, inet_server_port() AS port FROM chaos_counter WHERE id = 1',
 }
 
 /** Rejects after `ms` (the workers' own bound: a hung read is an error, not a stuck worker). */
@@ -154,8 +161,7 @@ export function startWorkload(o: WorkloadOptions): { stop(): Promise<void> } {
   const workers: Promise<void>[] = []
   for (let w = 0; w < (o.writers ?? 2); w++) workers.push(writer(w, o, stop, paceMs, opTimeout))
   for (const face of o.faces) {
-    for (const tier of ['strict', 'near_rt', 'eventual'] as const)
-      workers.push(reader(face, tier, o, stop, paceMs, opTimeout))
+    for (const tier of READ_TIERS) workers.push(reader(face, tier, o, stop, paceMs, opTimeout))
     workers.push(rywSession(face, o, stop, paceMs, opTimeout))
   }
   return {
@@ -213,7 +219,7 @@ async function writer(
 
 async function reader(
   face: Face,
-  tier: Exclude<ChaosTier, 'ryw'>,
+  tier: ReadTier,
   o: WorkloadOptions,
   stop: { stopped: boolean },
   paceMs: number,
@@ -233,7 +239,7 @@ async function reader(
         node,
         replica: node !== o.cluster.primary.name,
         reason: r.reason,
-        lagMs: r.lagMs,
+        boundMs: r.boundMs,
         error: null,
       })
     } catch (err) {
@@ -279,7 +285,7 @@ async function rywSession(
           node,
           replica: node !== o.cluster.primary.name,
           reason: r.reason,
-          lagMs: null,
+          boundMs: null,
           error: null,
         })
       } catch (err) {
@@ -308,7 +314,7 @@ function errorRead(face: string, tier: ChaosTier, startedAt: number, err: unknow
     node: null,
     replica: false,
     reason: null,
-    lagMs: null,
+    boundMs: null,
     error: (err as Error).message ?? String(err),
   }
 }
@@ -317,11 +323,11 @@ function errorRead(face: string, tier: ChaosTier, startedAt: number, err: unknow
 
 export interface TierBounds {
   /** max_lag_ms per tier from the config under test. */
-  maxLagMs: Record<'strict' | 'near_rt' | 'eventual', number>
+  maxLagMs: Record<ReadTier, number>
   /**
-   * Measurement slack added to non-zero bounds: freshet knows a replica's lag only as of its last
-   * probe and trusts a reading for up to 3 probe intervals plus the health timeout (the tracker's
-   * maxAge), plus one heartbeat interval (lag granularity) and 100 ms of scheduling on a loaded machine.
+   * Measurement slack added to non-zero bounds: what measuring itself needs, not freshet's probe
+   * timing (freshet's staleness bound is an upper bound at dispatch). The checker's clock and freshet's
+   * differ by one loopback round trip and timer jitter; 50 ms at most.
    */
   slackMs: number
 }
@@ -411,16 +417,16 @@ export function verdict(
     const staleness = r.startedAt - supersededAt(r.value)
     t.maxStalenessMs = Math.max(t.maxStalenessMs, staleness)
     const lag = bounds.maxLagMs[r.tier]
-    // least_lagged may exceed the tier bound by design; it must not exceed the lag freshet reported.
+    // least_lagged may exceed the tier bound by design; it must not exceed the bound freshet reported.
     const bound =
       lag === 0
         ? 0
-        : (r.reason === 'fallback_least_lagged' && r.lagMs !== null ? Math.max(lag, r.lagMs) : lag) +
+        : (r.reason === 'fallback_least_lagged' && r.boundMs !== null ? Math.max(lag, r.boundMs) : lag) +
           bounds.slackMs
     if (staleness > bound) {
       t.violations++
       violations.push(
-        `${key}: value ${r.value} was ${Math.round(staleness)} ms old (bound ${bound} ms) on ${r.node} (${r.reason}, lag ${r.lagMs})`,
+        `${key}: value ${r.value} was ${Math.round(staleness)} ms old (bound ${bound} ms) on ${r.node} (${r.reason}, bound ${r.boundMs})`,
       )
     }
   }
@@ -466,7 +472,9 @@ export function verdict(
     ).map(rel),
     primaryOnlyReads: failureWindows(
       log.reads
-        .filter((r) => (r.tier === 'near_rt' || r.tier === 'eventual') && r.error === null)
+        .filter(
+          (r) => (r.tier === 'near_rt' || r.tier === 'eventual' || r.tier === 'fast') && r.error === null,
+        )
         .sort((a, b) => a.startedAt - b.startedAt)
         .map((r) => ({ at: r.startedAt, bad: !r.replica })),
       500,
@@ -524,7 +532,7 @@ export function formatReport(r: ChaosReport): string {
       `${name}: ${ws.length ? ws.map((w) => `${w.ms} ms at +${w.from} ms (after: ${w.near})`).join('; ') : 'none'}`,
     )
   win('write unavailability', r.writeUnavailability)
-  win('near_rt/eventual reads served only by the primary (> 500 ms)', r.primaryOnlyReads)
+  win('near_rt/eventual/fast reads served only by the primary (> 500 ms)', r.primaryOnlyReads)
   win('read error windows', r.readErrorWindows)
   lines.push(`faults: ${r.faults.map((f) => `+${f.at} ${f.what}`).join(', ')}`)
   for (const v of r.violations.slice(0, 20)) lines.push(`VIOLATION ${v}`)

@@ -50,7 +50,7 @@ export function libraryFace(pool: FreshetPool, log: ChaosLog): Face {
           value: row.v,
           port: Number(row.port),
           reason: slot.decision?.reason ?? null,
-          lagMs: slot.decision?.lagMs ?? null,
+          boundMs: slot.decision?.stalenessBoundMs ?? null,
         }
       })
     },
@@ -113,7 +113,12 @@ export function proxyFace(proxy: ProxyServer, url: string, log: ChaosLog): Face 
         const res = await c.query(sql)
         const row = res.rows[0] as { v: number; port: number }
         const d = tier === 'eventual' ? eventual.findLast((e) => e.at >= started)?.d : undefined
-        return { value: row.v, port: Number(row.port), reason: d?.reason ?? null, lagMs: d?.lagMs ?? null }
+        return {
+          value: row.v,
+          port: Number(row.port),
+          reason: d?.reason ?? null,
+          boundMs: d?.stalenessBoundMs ?? null,
+        }
       } catch (err) {
         // a broken connection is replaced on the next read
         const c = clients.get(tier)

@@ -1,4 +1,5 @@
-// The short chaos run in `npm test`: every fault once and a failover under concurrent reads and writes, both faces.
+// The short chaos run in `npm test`: every fault once and a failover under concurrent reads and writes, both faces,
+// default probe settings, 50 ms of measurement slack on every tier (NEAR_RT, EVENTUAL and a custom 200 ms tier).
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -16,15 +17,23 @@ describe('chaos (short)', () => {
     assert.deepEqual(report.writesOnStandby, [], text)
     // The run must have exercised something: reads of every tier on both faces, some served by replicas.
     for (const face of ['library', 'proxy']) {
-      for (const tier of ['strict', 'near_rt', 'eventual', 'ryw']) {
+      for (const tier of ['strict', 'near_rt', 'eventual', 'fast', 'ryw']) {
         const t = report.tiers[`${face}/${tier}`]
         assert.ok(t && t.reads - t.errors > 20, `${face}/${tier} checked too few reads\n${text}`)
       }
-      assert.ok(
-        report.tiers[`${face}/near_rt`]!.replica > 0,
-        `${face}: no near_rt read on a replica\n${text}`,
-      )
+      // one replica is faulted at a time and the other fresh: replicas must still serve most reads
+      // (the bound must not cost the replicas their share)
+      for (const tier of ['near_rt', 'eventual', 'fast']) {
+        const t = report.tiers[`${face}/${tier}`]!
+        assert.ok(
+          t.replica >= 0.5 * (t.reads - t.errors),
+          `${face}/${tier}: replicas served under half\n${text}`,
+        )
+      }
     }
+    // replay pauses alone never make a read fail (the failover may: the primary is killed)
+    const afterPause = report.readErrorWindows.filter((w) => w.near.startsWith('pause replay'))
+    assert.deepEqual(afterPause, [], text)
     assert.ok(report.writesAcked > 100, text)
   })
 })

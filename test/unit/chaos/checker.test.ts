@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ChaosLog, type ReadRecord, verdict } from '../../chaos/checker.js'
 
-const BOUNDS = { maxLagMs: { strict: 0, near_rt: 500, eventual: 2000 }, slackMs: 100 }
+const BOUNDS = { maxLagMs: { strict: 0, near_rt: 500, eventual: 2000, fast: 200 }, slackMs: 50 }
 
 function read(patch: Partial<ReadRecord>): ReadRecord {
   return {
@@ -16,7 +16,7 @@ function read(patch: Partial<ReadRecord>): ReadRecord {
     node: 'replica_1',
     replica: true,
     reason: 'replica',
-    lagMs: 0,
+    boundMs: 0,
     error: null,
     ...patch,
   }
@@ -36,11 +36,12 @@ describe('chaos checker verdict', () => {
   it('accepts fresh reads and reads within bound plus slack', () => {
     const log = baseLog()
     log.reads.push(read({ tier: 'strict', value: 3, startedAt: 3999, node: 'primary', replica: false }))
-    log.reads.push(read({ tier: 'near_rt', value: 2, startedAt: 3000 + 600 })) // 600 ms old <= 500 + 100
+    log.reads.push(read({ tier: 'near_rt', value: 2, startedAt: 3000 + 550 })) // 550 ms old <= 500 + 50
     log.reads.push(read({ tier: 'eventual', value: 1, startedAt: 2000 + 2050 }))
+    log.reads.push(read({ tier: 'fast', value: 3, startedAt: 4000 + 250 }))
     const r = verdict(log, BOUNDS, ledger, new Set())
     assert.deepEqual(r.violations, [])
-    assert.equal(r.tiers['library/near_rt']!.maxStalenessMs, 600)
+    assert.equal(r.tiers['library/near_rt']!.maxStalenessMs, 550)
   })
 
   it('flags a STRICT read older than a write acknowledged before it started', () => {
@@ -49,16 +50,17 @@ describe('chaos checker verdict', () => {
     assert.equal(verdict(log, BOUNDS, ledger, new Set()).tiers['library/strict']!.violations, 1)
   })
 
-  it('flags NEAR_RT beyond max_lag plus slack, and least_lagged beyond the lag it reported', () => {
+  it('flags NEAR_RT and a custom tier beyond max_lag plus slack, and least_lagged beyond the bound it reported', () => {
     const log = baseLog()
-    log.reads.push(read({ tier: 'near_rt', value: 2, startedAt: 3000 + 601 }))
+    log.reads.push(read({ tier: 'near_rt', value: 2, startedAt: 3000 + 551 }))
+    log.reads.push(read({ tier: 'fast', value: 2, startedAt: 3000 + 251 }))
     log.reads.push(
       read({
         tier: 'eventual',
         value: 1,
         startedAt: 2000 + 2500,
         reason: 'fallback_least_lagged',
-        lagMs: 2300,
+        boundMs: 2400,
       }),
     )
     log.reads.push(
@@ -67,11 +69,12 @@ describe('chaos checker verdict', () => {
         value: 1,
         startedAt: 2000 + 2500,
         reason: 'fallback_least_lagged',
-        lagMs: 2450,
+        boundMs: 2460,
       }),
     )
     const r = verdict(log, BOUNDS, ledger, new Set())
     assert.equal(r.tiers['library/near_rt']!.violations, 1)
+    assert.equal(r.tiers['library/fast']!.violations, 1)
     assert.equal(r.tiers['library/eventual']!.violations, 1)
     assert.equal(r.tiers['library/eventual']!.fallbacks, 2)
   })
