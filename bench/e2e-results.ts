@@ -36,6 +36,13 @@ export interface LagRow {
   staleReads: number
   /** Worst staleness seen, ms. */
   maxStalenessMs: number
+  /** maxStalenessMs <= the bound: the router kept the tier's promise in this run. */
+  withinBound?: boolean
+  /**
+   * freshet library only: the largest staleness bound freshet reported (Decision.stalenessBoundMs) for a
+   * read it sent to a replica; the measured staleness must not exceed it. Absent for other routers.
+   */
+  maxReportedBoundMs?: number
 }
 
 export interface LagResult {

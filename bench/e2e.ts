@@ -275,6 +275,8 @@ function printResults(r: E2eResults): void {
         'paused-replica reads',
         'stale reads',
         'max staleness ms',
+        `vs bound ${l.boundMs} ms`,
+        'max bound reported',
       ],
       l.rows.map((x) => [
         x.router,
@@ -285,6 +287,8 @@ function printResults(r: E2eResults): void {
         x.pausedReplicaReads,
         x.staleReads,
         x.maxStalenessMs.toFixed(0),
+        x.maxStalenessMs <= l.boundMs ? 'within' : `OVER by ${(x.maxStalenessMs - l.boundMs).toFixed(0)}`,
+        x.maxReportedBoundMs === undefined ? '-' : x.maxReportedBoundMs.toFixed(0),
       ]),
     )
     for (const n of l.notes) console.log(`  note: ${n}`)

@@ -406,13 +406,19 @@ describe('proxy wire: decision-order rows', () => {
       await f.cluster.waitForCatchUp(20_000)
       await eventually(
         'replicas caught up in the engine',
-        () => f.engine.snapshot().every((n) => n.role === 'primary' || (n.lag_ms !== null && n.lag_ms < 200)),
+        () =>
+          f.engine
+            .snapshot()
+            .every(
+              (n) => n.role === 'primary' || (n.staleness_bound_ms !== null && n.staleness_bound_ms < 200),
+            ),
         20_000,
       )
     })
 
+    /** The staleness bound: what eligibility and least_lagged go by. */
     function lagOf(name: string): number | null {
-      return f.engine.snapshot().find((n) => n.name === name)?.lag_ms ?? null
+      return f.engine.snapshot().find((n) => n.name === name)?.staleness_bound_ms ?? null
     }
 
     it('least_lagged: with both replicas over the bound, the less lagged replica serves the read', async () => {
