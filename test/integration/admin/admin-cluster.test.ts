@@ -155,8 +155,33 @@ describe('admin API against a real cluster', () => {
     assert.ok(has('pool_connections', { host: 'primary', state: 'idle' }))
     assert.ok(has('pool_waiting', { host: 'replica_1' }))
     assert.ok(has('freshet_controls_changes_total', { control: 'route_all_to_primary' }))
-    const decisions = (await (await call('/api/v1/decisions?limit=5')).json()) as { decisions: unknown[] }
+    assert.ok(has('routing_reads_total', { tier: 'eventual', role: 'replica' }))
+    assert.ok(has('replica_offload_ratio', { tier: 'eventual' }))
+    const decisions = (await (await call('/api/v1/decisions?limit=5')).json()) as {
+      decisions: { staleness_bound_ms: number | null }[]
+    }
     assert.equal(decisions.decisions.length, 5)
+    assert.ok(decisions.decisions.every((d) => 'staleness_bound_ms' in d))
+  })
+
+  it("the topology carries each node's staleness bound; /api/v1/stats the replica share per tier", async () => {
+    for (let i = 0; i < 5; i++) await pool.query(`/* FRESHNESS: EVENTUAL */ ${WHERE}`)
+    const topo = (await (await call('/api/v1/topology')).json()) as {
+      nodes: { name: string; role: string; staleness_bound_ms: number | null; fresh_as_of: string | null }[]
+    }
+    for (const n of topo.nodes) {
+      if (n.role === 'primary') assert.equal(n.staleness_bound_ms, 0)
+      else {
+        assert.equal(typeof n.staleness_bound_ms, 'number', `${n.name} proven`)
+        assert.ok(n.fresh_as_of !== null && Date.parse(n.fresh_as_of) <= Date.now())
+      }
+    }
+    const stats = (await (await call('/api/v1/stats')).json()) as {
+      offload: { tier: string; reads: number; replica_reads: number; ratio: number | null }[]
+    }
+    const eventual = stats.offload.find((o) => o.tier === 'eventual')
+    assert.ok(eventual && eventual.reads >= 5 && eventual.replica_reads > 0, JSON.stringify(stats.offload))
+    assert.equal(eventual.ratio, eventual.replica_reads / eventual.reads)
   })
 
   it('the dashboard renders in headless Chromium: topology, one lag line per replica, a screenshot', async (t) => {

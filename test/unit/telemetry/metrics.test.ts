@@ -95,6 +95,28 @@ describe('metrics', () => {
     assert.match(text, /^replica_lag_seconds\{host="primary"\} 0$/m)
   })
 
+  it('read_staleness_seconds records the staleness bound of each read; the offload ratio is the replica share', async () => {
+    const engine = engineFor()
+    const metrics = new FreshetMetrics()
+    metrics.attachEngine(engine)
+    const c = engine.classify('/* FRESHNESS: NEAR_RT */ SELECT 1')
+    const base = engine.explain('/* FRESHNESS: NEAR_RT */ SELECT 1', IDLE_SESSION, {}).decision
+    const onReplica = { ...base, target: 'replica_1', role: 'replica' as const, reason: 'replica' as const }
+    // lagMs (the last reading) is small; the bound at dispatch is what a user can rely on
+    engine.emit('decision', { ...onReplica, lagMs: 5, stalenessBoundMs: 180 }, c)
+    engine.emit('decision', { ...onReplica, lagMs: 5, stalenessBoundMs: 320 }, c)
+    engine.emit('decision', { ...onReplica, lagMs: 5, stalenessBoundMs: 600 }, c) // e.g. ROUTE_TO
+    engine.emit('decision', { ...base, stalenessBoundMs: 0 }, c) // the fallback to the primary
+    const text = await metrics.metrics()
+    assert.match(text, /read_staleness_seconds_sum\{tier="near_rt"\} 1\.1$/m)
+    assert.match(text, /read_staleness_seconds_bucket\{le="0.25",tier="near_rt"\} 2$/m)
+    assert.match(text, /consistency_violations_total\{tier="near_rt"\} 1$/m)
+    assert.match(text, /routing_reads_total\{tier="near_rt",role="replica"\} 3$/m)
+    assert.match(text, /routing_reads_total\{tier="near_rt",role="primary"\} 1$/m)
+    assert.match(text, /replica_offload_ratio\{tier="near_rt"\} 0\.75$/m)
+    assert.deepEqual(metrics.offload(), { near_rt: { reads: 4, replica: 3 } })
+  })
+
   it('exposes proxy counters and controls changes', async () => {
     const engine = engineFor()
     const metrics = new FreshetMetrics()
