@@ -158,6 +158,14 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     // First readings of every node, so the first decisions already see lag (a node that is down just
     // reports unhealthy; it does not block start).
     await Promise.all([...this.#monitors.values()].map((m) => m.probe()))
+    // A replica probed while a write was in flight may not have reached the primary position sampled
+    // just before it: probe those once more, so the first reads can already use a proven replica.
+    const first = this.tracker.view()
+    const unproven = [...this.#monitors.values()].filter((m) => {
+      const n = first.nodes.get(m.name)
+      return n?.role === 'replica' && n.healthy && n.freshAsOf === null
+    })
+    await Promise.all(unproven.map((m) => m.probe()))
     for (const m of this.#monitors.values()) m.start()
     await this.#loadVolatility()
   }

@@ -46,6 +46,10 @@ export function nodeByPort(cluster: LocalCluster): (port: number) => string {
 export async function poolReady(pool: FreshetPool): Promise<void> {
   await pool.ready()
   await eventually('replicas have lag readings', () =>
-    pool.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
+    pool
+      .snapshot()
+      .every(
+        (n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null && n.staleness_bound_ms !== null),
+      ),
   )
 }

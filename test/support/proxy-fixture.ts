@@ -44,7 +44,11 @@ export async function startProxyFixture(
     const engine = new RoutingEngine(parseConfig(JSON.stringify(input)))
     await engine.start()
     await eventually('replicas have lag readings', () =>
-      engine.snapshot().every((n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null)),
+      engine
+        .snapshot()
+        .every(
+          (n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null && n.staleness_bound_ms !== null),
+        ),
     )
     const proxy = new ProxyServer(engine, { log: () => {} })
     const { port } = await proxy.listen()

@@ -139,7 +139,7 @@ describe('postgres.js through the proxy', () => {
   it('stops sending NEAR_RT reads to a paused replica, and to none once both are paused', async () => {
     const nearRt = () => sql<PortRow[]>`/* FRESHNESS: NEAR_RT */ SELECT inet_server_port() AS port`
     const behind = (name: string) => {
-      const lag = f.engine.snapshot().find((n) => n.name === name)?.lag_ms
+      const lag = f.engine.snapshot().find((n) => n.name === name)?.staleness_bound_ms
       return lag !== null && lag !== undefined && lag > 500
     }
     const [r1, r2] = f.cluster.replicas

@@ -142,7 +142,7 @@ describe('OpenTelemetry spans with a registered SDK', () => {
       try {
         await f.cluster.query('primary', 'UPDATE accounts SET balance = balance + 1 WHERE id = 4')
         await eventually('both replicas lag beyond fresh_or_fail', () =>
-          pool.snapshot().every((n) => n.role === 'primary' || (n.lag_ms ?? 0) > 200),
+          pool.snapshot().every((n) => n.role === 'primary' || (n.staleness_bound_ms ?? 1e9) > 200),
         )
         const span = await spanOf(() =>
           assert.rejects(freshness('fresh_or_fail', () => pool.query('SELECT 1 FROM accounts'))),
@@ -208,7 +208,7 @@ describe('OpenTelemetry spans with a registered SDK', () => {
       try {
         await f.cluster.query('primary', 'UPDATE accounts SET balance = balance + 1 WHERE id = 6')
         await eventually('both replicas lag beyond fresh_or_fail', () =>
-          f.engine.snapshot().every((n) => n.role === 'primary' || (n.lag_ms ?? 0) > 200),
+          f.engine.snapshot().every((n) => n.role === 'primary' || (n.staleness_bound_ms ?? 1e9) > 200),
         )
         exporter.reset()
         const err = await client.query('/* FRESHNESS: FRESH_OR_FAIL */ SELECT 1').then(
