@@ -100,7 +100,7 @@ describe('metrics', () => {
     const metrics = new FreshetMetrics()
     metrics.attachEngine(engine)
     const c = engine.classify('/* FRESHNESS: NEAR_RT */ SELECT 1')
-    const base = engine.explain('/* FRESHNESS: NEAR_RT */ SELECT 1', IDLE_SESSION, {}).decision
+    const base = engine.decide(c, IDLE_SESSION, {}, { dryRun: true }).decision
     const onReplica = { ...base, target: 'replica_1', role: 'replica' as const, reason: 'replica' as const }
     // lagMs (the last reading) is small; the bound at dispatch is what a user can rely on
     engine.emit('decision', { ...onReplica, lagMs: 5, stalenessBoundMs: 180 }, c)
