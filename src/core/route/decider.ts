@@ -294,9 +294,11 @@ export class Decider {
     for (let i = 0; i < names.length; i++) {
       const n = nodes.get(names[i]!)
       if (n === undefined || n.role !== 'replica' || !n.healthy) continue
-      // the staleness bound, not the lag of the last reading: a reading ages from its probe's send time
+      // the staleness bound, not the lag of the last reading: a reading ages from its probe's send time.
+      // A replica whose monitor cannot measure its lag (stopped replication threads, no lag source) is
+      // unknown whatever it has been proven to hold (CONTRACT section 10).
       const staleness = stalenessBoundMs(n.freshAsOf, input.now)
-      if (!ignoreLag && (staleness === null || staleness > bound)) continue
+      if (!ignoreLag && (staleness === null || staleness > bound || n.lagMs === null)) continue
       if (n.breaker !== 'closed') {
         if (
           n.breaker === 'half_open' &&
@@ -344,7 +346,8 @@ export class Decider {
             n.role !== 'replica' ||
             !n.healthy ||
             n.breaker !== 'closed' ||
-            n.freshAsOf === null
+            n.freshAsOf === null ||
+            n.lagMs === null
           )
             continue
           if (token !== null && !this.#tokens.reached(n, token)) continue

@@ -124,6 +124,9 @@ describe('library contract rows against a real cluster', () => {
 
     it('least_lagged: both replicas over the bound, the less lagged one serves the read (fallback_least_lagged)', async () => {
       // the bounded tier is served by replicas when they are within 200 ms
+      await eventually('both replicas proven within 150 ms', () =>
+        ['replica_1', 'replica_2'].every((n) => (lagOf(n) ?? 1e9) < 150),
+      )
       const baseline = await withScope(() => routed(pool, `/* FRESHNESS: bounded */ ${PORT}`))
       assert.ok(isReplica(baseline.node), `baseline served by ${baseline.node}`)
       assert.equal(baseline.decision.reason, 'replica')

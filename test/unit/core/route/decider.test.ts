@@ -526,6 +526,16 @@ const ROWS: Row[] = [
     expect: { target: 'primary', reason: 'fallback_primary', stalenessBoundMs: 0 },
   },
   {
+    name: '7: a replica whose lag cannot be measured (stopped replication) is not eligible, however fresh its proof',
+    c: read({ hints: nearRt }),
+    nodes: {
+      r1: { lagMs: null, freshAsOf: FIXTURE_NOW - 10 },
+      r2: { lagMs: null, freshAsOf: FIXTURE_NOW - 10 },
+      r3: { lagMs: 5 },
+    },
+    expect: { target: 'r3', reason: 'replica', stalenessBoundMs: 5 },
+  },
+  {
     name: '7: a replica that reports the primary role is not eligible',
     c: read({ hints: nearRt }),
     nodes: { r1: { role: 'primary' } },
