@@ -49,7 +49,8 @@ export async function poolReady(pool: FreshetPool): Promise<void> {
     pool
       .snapshot()
       .every(
-        (n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null && n.staleness_bound_ms !== null),
+        (n) =>
+          n.role === 'primary' || (n.healthy && n.lag_ms !== null && (n.staleness_bound_ms ?? 1e9) < 300),
       ),
   )
 }

@@ -47,7 +47,8 @@ export async function startProxyFixture(
       engine
         .snapshot()
         .every(
-          (n) => n.role === 'primary' || (n.healthy && n.lag_ms !== null && n.staleness_bound_ms !== null),
+          (n) =>
+            n.role === 'primary' || (n.healthy && n.lag_ms !== null && (n.staleness_bound_ms ?? 1e9) < 300),
         ),
     )
     const proxy = new ProxyServer(engine, { log: () => {} })

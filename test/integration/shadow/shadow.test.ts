@@ -23,7 +23,21 @@ describe('shadow mode (routing.shadow: true)', () => {
     await cluster.query('primary', 'CREATE TABLE items (id int PRIMARY KEY, v text)')
     await cluster.query('primary', "INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g")
     await cluster.waitForCatchUp()
-    pool = createPool(configFor(cluster, { routing: { shadow: true }, domains: { items: 'eventual' } }))
+    pool = createPool(
+      configFor(cluster, {
+        routing: {
+          shadow: true,
+          // shadow mode is the subject here, not the staleness bound: a generous near_rt, so that probes
+          // delayed on a loaded machine cannot turn a would-be replica read into a fallback
+          tiers: {
+            strict: { max_lag_ms: 0 },
+            near_rt: { max_lag_ms: 5000, fallback: 'primary' },
+            eventual: { max_lag_ms: 60_000, fallback: 'least_lagged' },
+          },
+        },
+        domains: { items: 'eventual' },
+      }),
+    )
     await poolReady(pool)
     metrics.attachEngine(pool.engine)
   })
