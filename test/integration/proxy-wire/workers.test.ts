@@ -193,7 +193,11 @@ describe('proxy.workers: 2', () => {
     // Clients alternate over the workers, and so do the cancel connections; one connection in between
     // shifts the pairing, so of clients 0-3 two are cancelled by their own worker and two by the other.
     for (const [i, c] of clients.slice(0, 4).entries()) {
-      const slow = c.query(`SELECT pg_sleep(30), ${i}`)
+      // the rejection is awaited from the start: the cancel may land before the cancel socket closes
+      const slow = assert.rejects(
+        c.query(`SELECT pg_sleep(30), ${i}`),
+        /canceling statement due to user request/,
+      )
       await eventually('the sleep runs', async () => {
         const r = await cluster.query<{ n: string }>(
           'primary',
@@ -209,7 +213,7 @@ describe('proxy.workers: 2', () => {
       req.writeInt32BE(key.processID, 8)
       req.writeInt32BE(key.secretKey, 12)
       await tcp(req)
-      await assert.rejects(slow, /canceling statement due to user request/)
+      await slow
     }
   })
 
