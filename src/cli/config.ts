@@ -16,7 +16,7 @@ import { type ProposalOutcome, proposeConfig } from '../fleet/propose-config.js'
 import { setFleetFlags } from '../fleet/set-fleet-flags.js'
 
 export const usage = [
-  'freshet config push FILE [--fleet CONFIG]        propose FILE to the fleet; exit 0 once committed',
+  'freshet config push FILE [--fleet CONFIG] [--by WHO]   propose FILE to the fleet; exit 0 once committed',
   'freshet config status [--config CONFIG] [--json]  committed version, flags, each instance and its answer',
   'freshet config flag NAME=true|false... [--config CONFIG] [--by WHO]   set fleet-wide emergency flags',
 ].join('\n')
