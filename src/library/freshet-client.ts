@@ -12,7 +12,7 @@ import { decisionError } from '../core/route/decision-error.js'
 import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
 import { SessionState, type TxStatus } from '../session/session-state.js'
-import { splitStatements } from '../session/split-statements.js'
+import { statementsForPins } from '../session/split-statements.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { currentContext } from './context.js'
 import { failSubmittable, type PgQueryOverloads, pgQuery, runToDrain, submittableText } from './pg-query.js'
@@ -70,7 +70,6 @@ export class FreshetClient extends EventEmitter {
    * freshet's own SET/RESET/SET LOCAL freshet.freshness.
    */
   readonly #state = new SessionState()
-  #transactionWrote = false
   #queue: Promise<unknown> = Promise.resolve()
   #released = false
 
@@ -202,26 +201,23 @@ export class FreshetClient extends EventEmitter {
     // Still decided (and reported) when pinned, so that logs, metrics and traces see pinned statements.
     const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext()).decision
     const before = txStatusOf(pin.client)
+    const onPrimary = pool.engine.tracker.primary === pin.node
     let res: T
     try {
       res = await withStatementSpan(decided, c, () => exec(pin.client), currentContext()?.traceparent)
     } catch (err) {
-      this.#settle(pin, c, text, before, true)
+      const after = this.#settle(pin, c, text, before, true)
+      // a failed string of several statements may have committed part of itself (the session rule)
+      if (state.tokenDue(c, { before, after, failed: true, onPrimary }))
+        await this.#recordWrite(pin).catch(() => {})
+      if (this.#pin === pin && !state.keepsConnection(after)) this.#unpin()
       throw err
     }
     const after = this.#settle(pin, c, text, before, false)
-    if (before === 'I' && after !== 'I') this.#transactionWrote = false
-    if (c.requiresPrimary && c.kind !== 'transaction' && c.kind !== 'session') this.#transactionWrote = true
-    const onPrimary = pool.engine.tracker.primary === pin.node
-    if (before === 'T' && after === 'I' && c.transaction?.action === 'commit') {
-      // a transaction that wrote committed: its token is the primary's LSN now, on the same connection
-      if (this.#transactionWrote && onPrimary) await this.#recordWrite(pin)
-      this.#transactionWrote = false
-    } else if (before === 'I' && after === 'I' && c.requiresPrimary && c.kind === 'write' && onPrimary) {
-      await this.#recordWrite(pin) // an autocommit write on a session-pinned connection
-    }
-    if (after === 'I') this.#transactionWrote = false
-    if (this.#pin === pin && after === 'I' && state.sessionPin === null) this.#unpin()
+    // an autocommit write, or the COMMIT of a transaction that wrote: the token is the primary's LSN
+    // now, read on the same connection
+    if (state.tokenDue(c, { before, after, failed: false, onPrimary })) await this.#recordWrite(pin)
+    if (this.#pin === pin && !state.keepsConnection(after)) this.#unpin()
     return res
   }
 
@@ -232,13 +228,8 @@ export class FreshetClient extends EventEmitter {
   #settle(pin: Pin, c: Classification, text: string | null, before: TxStatus, failed: boolean): TxStatus {
     const after = txStatusOf(pin.client)
     const engine = this.#pool.engine
-    const statements =
-      text !== null && c.statementCount > 1 && (c.pin !== undefined || c.unpin !== undefined)
-        ? (splitStatements(text, (sql) => engine.classify(sql)) ?? [c])
-        : [c]
-    this.#state.applyPins(statements, { before, after, failed })
+    this.#state.applyPins(statementsForPins(c, text, engine, [c]), { before, after, failed })
     this.#state.setPinned(pin.node, after !== 'I')
-    if (failed && this.#pin === pin && after === 'I' && this.#state.sessionPin === null) this.#unpin()
     return after
   }
 

@@ -22,6 +22,7 @@ import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/rou
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import { FleetMember } from '../fleet/fleet-member.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
+import { mayRetryOnPrimary, writes } from '../session/session-state.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type ContextStore, currentContext, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
@@ -309,27 +310,33 @@ export class FreshetPool extends EventEmitter {
     span: Span,
   ): Promise<pg.QueryResult> {
     if (decision.target === null) throw decisionError(decision)!
-    const isWrite = decision.reason === 'write' || classification.requiresPrimary
+    const primary = this.engine.tracker.primary
     try {
+      // outside a pin every statement is autocommit: a write owes its token at once (the session rule)
       return await this.#runOn(
         decision.target,
         decision.tier,
         query,
         values,
-        isWrite && decision.role === 'primary',
+        decision.target === primary && writes(classification),
       )
     } catch (err) {
       const retry =
-        decision.role === 'replica' &&
-        !isWrite &&
-        (err instanceof NodeUnavailableError || isConnectionError(err) || isRecoveryConflict(err))
+        (err instanceof NodeUnavailableError || isConnectionError(err) || isRecoveryConflict(err)) &&
+        mayRetryOnPrimary(classification, {
+          failedNode: decision.target,
+          primary,
+          retried: false,
+          answered: false,
+          inTransaction: false,
+          pinned: false,
+        })
       if (!retry) throw err
       this.emit(
         'log',
         'warn',
         `retrying a read on the primary after ${decision.target} failed: ${(err as Error).message}`,
       )
-      const primary = this.engine.tracker.primary
       span.addEvent('freshet.retry', { 'freshet.failed_target': decision.target, 'freshet.target': primary })
       span.setAttribute('freshet.retried_on', primary)
       return this.#runOn(primary, decision.tier, query, values, false)

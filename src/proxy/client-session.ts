@@ -28,7 +28,7 @@ import {
   STARTUP_FRAME,
   type TransactionStatus,
 } from '../protocol/index.js'
-import { localOutsideTransaction, SessionState } from '../session/session-state.js'
+import { localOutsideTransaction, mayRetryOnPrimary, SessionState } from '../session/session-state.js'
 import { failSpan, startStatementSpan } from '../telemetry/statement-span.js'
 import { errorFields, errorFieldsOf, serverError } from './client-errors.js'
 import { ClientOutput } from './client-output.js'
@@ -80,7 +80,6 @@ export class ClientSession implements ServerSink {
   #txStatus: TransactionStatus = 'I'
   #extendedOpen = false
   #skipUntilSync = false
-  #txWrote = false
   #hidden = false
   #hiddenLsn: string | null = null
   /** The hidden statement's answer is a token to record (else it is only swallowed). */
@@ -443,8 +442,9 @@ export class ClientSession implements ServerSink {
     const c = job.classification
     if (c === null || c.statementCount !== 1 || !this.#rt.config().consistency.causal) return false
     if (conn.node !== this.#rt.engine.tracker.primary) return false
-    if (c.transaction !== undefined) return c.transaction.action === 'commit' && this.#txWrote
-    return this.#txStatus === 'I' && c.kind === 'write' && c.reason !== 'copy_from'
+    // an autocommit write the parser understood (never COPY FROM: see above)
+    if (c.transaction === undefined && (c.kind !== 'write' || c.reason === 'copy_from')) return false
+    return this.state.endsWrite(c, this.#txStatus === 'I')
   }
 
   // ---- server side -------------------------------------------------------------------------------
@@ -567,16 +567,6 @@ export class ClientSession implements ServerSink {
     endSpan(job, null) // a server error already marked it failed
     const engine = this.#rt.engine
     engine.tracker.observeLatency(conn.node, performance.now() - job.startedAt)
-    const c = job.classification
-    if (c !== null) {
-      if (
-        c.requiresPrimary &&
-        (c.kind === 'write' || c.kind === 'unknown') &&
-        conn.node === engine.tracker.primary
-      ) {
-        this.#txWrote = true
-      }
-    } else if (job.kind === 'function' && conn.node === engine.tracker.primary) this.#txWrote = true
     let statements = this.#ownStatements(job)
     if (this.#unsynced.length > 0) {
       statements = [...this.#unsynced, ...statements]
@@ -591,14 +581,21 @@ export class ClientSession implements ServerSink {
     }
     const failed = job.failed || this.#unsyncedError
     this.#unsyncedError = false
-    this.state.applyPins(statements, { before, after: this.#txStatus, failed })
+    const after = this.#txStatus
+    this.state.applyPins(statements, { before, after, failed })
+    const tokenDue = this.state.tokenDue(job.classification, {
+      before,
+      after,
+      failed,
+      onPrimary: conn.node === engine.tracker.primary,
+      functionCall: job.kind === 'function',
+    })
     this.#one.length = 0
     this.#statements.settle(conn.statements, job.failed)
     this.#running = null
     const lsnSent = this.#lsnSent
     this.#lsnSent = false
-    if (this.#txStatus === 'I' && this.#txWrote) {
-      this.#txWrote = false
+    if (tokenDue) {
       if (this.#rt.config().consistency.causal) {
         this.#hide(true)
         if (!lsnSent) conn.write(CURRENT_LSN)
@@ -642,11 +639,10 @@ export class ClientSession implements ServerSink {
   #settle(): void {
     const conn = this.#conn
     if (conn !== null) {
-      const keep =
-        this.#txStatus !== 'I' ||
-        this.#extendedOpen ||
-        this.state.sessionPin !== null ||
-        this.#rt.config().proxy.pool_mode === 'session'
+      const keep = this.state.keepsConnection(this.#txStatus, {
+        batchOpen: this.#extendedOpen,
+        sessionMode: this.#rt.config().proxy.pool_mode === 'session',
+      })
       if (keep && !this.#draining) this.state.setPinned(conn.node, this.#txStatus !== 'I')
       else if (keep && this.#draining && this.#txStatus !== 'I') this.state.setPinned(conn.node, true)
       else {
@@ -736,19 +732,17 @@ export class ClientSession implements ServerSink {
 
   /** Whether `job` may still run again on the primary after `failed` let it down. */
   #canRetry(job: Job, failed: string): boolean {
-    const c = job.classification
-    return !(
-      failed === this.#rt.engine.tracker.primary ||
-      job.retried ||
-      job.answered ||
-      job.syncs === 0 ||
-      c === null ||
-      c.kind !== 'read' ||
-      c.requiresPrimary ||
-      this.#txStatus !== 'I' ||
-      this.state.inTransaction ||
-      this.state.sessionPin !== null ||
-      this.#phase !== 'ready'
+    return (
+      this.#phase === 'ready' &&
+      job.syncs !== 0 &&
+      mayRetryOnPrimary(job.classification, {
+        failedNode: failed,
+        primary: this.#rt.engine.tracker.primary,
+        retried: job.retried,
+        answered: job.answered,
+        inTransaction: this.#txStatus !== 'I' || this.state.inTransaction,
+        pinned: this.state.sessionPin !== null,
+      })
     )
   }
 

@@ -7,7 +7,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { FrontendCode } from '../protocol/index.js'
 import type { Routed, RoutingEngine } from '../routing/routing-engine.js'
 import type { SessionState } from '../session/session-state.js'
-import { splitStatements } from '../session/split-statements.js'
+import { statementsForPins } from '../session/split-statements.js'
 import type { Job } from './extended-batch.js'
 
 const NO_STATEMENTS: readonly Classification[] = Object.freeze([])
@@ -67,16 +67,14 @@ export function statementsOf(
 ): readonly Classification[] {
   const c = job.classification
   if (c === null) return NO_STATEMENTS
-  if (job.kind === 'simple' && c.statementCount > 1 && (c.pin !== undefined || c.unpin !== undefined)) {
-    const split = splitStatements(job.sql!, (sql) => engine.classify(sql))
-    if (split !== null) return split
-  } else if (job.texts !== null) {
+  one[0] = c
+  if (job.kind === 'simple') return statementsForPins(c, job.sql, engine, one)
+  if (job.texts !== null) {
     const out: Classification[] = []
     for (const item of job.items!) {
       if (item.code === FrontendCode.Bind && item.text !== null) out.push(engine.classify(item.text))
     }
     return out
   }
-  one[0] = c
   return one
 }

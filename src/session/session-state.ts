@@ -71,6 +71,8 @@ export class SessionState {
   #token: string | undefined
   #lastWriteAt: number | undefined
   #view: SessionView | null = null
+  /** The open transaction (or the statement running outside one) wrote on the primary. */
+  #wrote = false
   #context: RoutingContext | null = null
 
   /** The tier in effect: SET LOCAL in the open transaction, else SET freshet.freshness, else the startup tier. */
@@ -280,6 +282,52 @@ export class SessionState {
     return settings[0]!.value === null && !settings[0]!.local ? 'RESET' : 'SET'
   }
 
+  /**
+   * "Wrote, so fetch a token": after a statement ran (`onPrimary`: on the primary), tracks whether the
+   * open transaction wrote and answers whether a read-your-writes token is owed now: after an
+   * autocommit write, or at the COMMIT of a transaction that wrote, never after a ROLLBACK. A failed
+   * single statement wrote nothing; a failed string of several may have committed part of itself, so
+   * it counts. `functionCall`: the proxy's FunctionCall message (no classification, may write).
+   * @example
+   * if (state.tokenDue(c, { before, after, failed, onPrimary: node === primary })) fetchToken()
+   */
+  tokenDue(
+    c: Classification | null,
+    outcome: StatementOutcome & { readonly onPrimary: boolean; readonly functionCall?: boolean },
+  ): boolean {
+    const { before, after } = outcome
+    if (before === 'I' && after !== 'I') this.#wrote = false // a transaction starts afresh
+    const wrote = c === null ? outcome.functionCall === true : writes(c)
+    if (wrote && outcome.onPrimary && (!outcome.failed || (c !== null && c.statementCount > 1)))
+      this.#wrote = true
+    const due = this.#wrote && after === 'I' && (before === 'I' || c?.transaction?.action === 'commit')
+    if (after === 'I') this.#wrote = false
+    return due
+  }
+
+  /**
+   * Whether a statement about to run on the primary ends a write (an autocommit write, or the COMMIT
+   * of a transaction that wrote), so its token fetch may be sent along with it.
+   */
+  endsWrite(c: Classification, txIdle: boolean): boolean {
+    if (c.transaction !== undefined) return c.transaction.action === 'commit' && this.#wrote
+    return txIdle && writes(c)
+  }
+
+  /**
+   * Keep-or-release: the connection stays with the session while a transaction is open
+   * (`txStatus` not 'I'), while session state pins it, while an extended-protocol batch is open
+   * (`batchOpen`, proxy) or in session pool mode (`sessionMode`, proxy).
+   */
+  keepsConnection(txStatus: TxStatus, options: { batchOpen?: boolean; sessionMode?: boolean } = {}): boolean {
+    return (
+      txStatus !== 'I' ||
+      this.sessionPin !== null ||
+      options.batchOpen === true ||
+      options.sessionMode === true
+    )
+  }
+
   /** The SessionView for the engine (cached until something changes). */
   view(): SessionView {
     if (this.#view) return this.#view
@@ -311,6 +359,42 @@ export class SessionState {
 }
 
 /** A single SET/RESET of freshet's own settings only (`freshet.*`): answered by freshet, never by PostgreSQL. */
+/**
+ * Retry eligibility, the same in both faces: a statement whose replica failed may run again on the
+ * primary, once, when it is a read, nothing of its answer reached the client, and no transaction or
+ * session state ties it to the failed connection. (Which errors qualify is each face's I/O: a lost or
+ * refused connection, an unavailable node, a recovery conflict.)
+ * @example
+ * mayRetryOnPrimary(c, { failedNode: 'replica_1', primary: 'primary', retried: false, answered: false, inTransaction: false, pinned: false }) // true for a read
+ */
+export function mayRetryOnPrimary(
+  c: Classification | null,
+  facts: {
+    readonly failedNode: string
+    readonly primary: string
+    readonly retried: boolean
+    readonly answered: boolean
+    readonly inTransaction: boolean
+    readonly pinned: boolean
+  },
+): boolean {
+  return !(
+    c === null ||
+    c.kind !== 'read' ||
+    c.requiresPrimary ||
+    facts.failedNode === facts.primary ||
+    facts.retried ||
+    facts.answered ||
+    facts.inTransaction ||
+    facts.pinned
+  )
+}
+
+/** Whether a statement writes: one that needs the primary for what it does (a write, or unknown to the parser). */
+export function writes(c: Classification): boolean {
+  return c.requiresPrimary && (c.kind === 'write' || c.kind === 'unknown')
+}
+
 export function onlyFreshetSettings(c: Classification): boolean {
   const settings = c.settings
   if (!settings || settings.length === 0 || c.statementCount !== 1) return false

@@ -28,3 +28,20 @@ export function splitStatements(
     return classify(bytes.toString('utf8', from, s.stmt_len ? from + s.stmt_len : bytes.length))
   })
 }
+
+/**
+ * The split rule both faces follow: the statements a string ran, for pins and transactions. A string
+ * of several statements that pins or releases anything is split (splitStatements); anything else, or
+ * a string that does not parse, counts as its one classification (`one`, reused by the caller).
+ * @example
+ * state.applyPins(statementsForPins(c, sql, engine, [c]), outcome)
+ */
+export function statementsForPins(
+  c: Classification,
+  sql: string | null,
+  classifier: { classify(sql: string): Classification },
+  one: readonly Classification[],
+): readonly Classification[] {
+  if (sql === null || c.statementCount <= 1 || (c.pin === undefined && c.unpin === undefined)) return one
+  return splitStatements(sql, (text) => classifier.classify(text)) ?? one
+}
