@@ -4,6 +4,8 @@
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
 import type { NodePoolSet } from '../backend/node-pool-set.js'
+import { isConnectionError } from '../backend/node-pool-set.js'
+import { reportOutcome } from '../core/breaker/breaker-policy.js'
 import type { Classification } from '../core/classify/classification.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { FreshetError } from '../core/errors.js'
@@ -203,9 +205,12 @@ export class FreshetClient extends EventEmitter {
     const before = txStatusOf(pin.client)
     const onPrimary = pool.engine.tracker.primary === pin.node
     let res: T
+    const breaker = pool.engine.tracker.breaker(pin.node)
     try {
       res = await withStatementSpan(decided, c, () => exec(pin.client), currentContext()?.traceparent)
+      reportOutcome(breaker, 'answered')
     } catch (err) {
+      reportOutcome(breaker, isConnectionError(err) ? 'connection_failed' : 'answered')
       const after = this.#settle(pin, c, text, before, true)
       // a failed string of several statements may have committed part of itself (the session rule)
       if (state.tokenDue(c, { before, after, failed: true, onPrimary }))

@@ -11,6 +11,7 @@ import {
   NodePoolSet,
   type PgPoolExtras,
 } from '../backend/node-pool-set.js'
+import { reportOutcome } from '../core/breaker/breaker-policy.js'
 import type { Classification } from '../core/classify/classification.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig, FreshetConfigInput } from '../core/config/schema.js'
@@ -358,7 +359,7 @@ export class FreshetPool extends EventEmitter {
         ? client.query(query as pg.QueryConfig)
         : client.query(query as string | pg.QueryConfig, values))
       this.engine.tracker.observeLatency(node, performance.now() - started)
-      breaker?.success()
+      reportOutcome(breaker, 'answered')
       if (captureLsn) {
         // Same connection, right after the autocommit write: its LSN covers the write's commit record.
         this.recordWrite(this.config.consistency.causal ? await RoutingEngine.currentLsn(client) : null)
@@ -366,7 +367,7 @@ export class FreshetPool extends EventEmitter {
       release()
       return res
     } catch (err) {
-      if (isConnectionError(err)) breaker?.failure()
+      reportOutcome(breaker, isConnectionError(err) ? 'connection_failed' : 'answered')
       release(err)
       throw err
     }

@@ -10,6 +10,7 @@
 
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import { reportOutcome } from '../core/breaker/breaker-policy.js'
 import type { Classification } from '../core/classify/classification.js'
 import { isRecoveryConflict, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
@@ -567,6 +568,7 @@ export class ClientSession implements ServerSink {
     endSpan(job, null) // a server error already marked it failed
     const engine = this.#rt.engine
     engine.tracker.observeLatency(conn.node, performance.now() - job.startedAt)
+    reportOutcome(engine.tracker.breaker(conn.node), 'answered')
     let statements = this.#ownStatements(job)
     if (this.#unsynced.length > 0) {
       statements = [...this.#unsynced, ...statements]
@@ -662,6 +664,7 @@ export class ClientSession implements ServerSink {
     this.#rt.pool.release(conn)
     this.state.setPinned(null, false)
     this.#rt.observer?.backendError(conn.node)
+    reportOutcome(this.#rt.engine.tracker.breaker(conn.node), 'connection_failed')
     if (this.#serverFatal) {
       // the client saw the server's FATAL: its session is over, as on a direct connection, where
       // PostgreSQL closes after it (clients and psql rely on that); nothing of freshet's own follows
