@@ -42,8 +42,29 @@ describe('createMysqlPool: lag, GTID read-your-writes and failover on MariaDB', 
       ['replica_1', 'replica_2'].every((n) => ['heartbeat', 'caught_up'].includes(node(n).lag_source ?? '')),
     )
     await fx.cluster.setDelay('replica_2', 3000)
-    await eventually('replica_2 over the near_rt bound', () => (node('replica_2').lag_ms ?? 0) > 800, 15_000)
-    for (let i = 0; i < 6; i++) assert.equal(await on(`/* FRESHNESS: NEAR_RT */ ${PORT}`), 'replica_1')
+    // A delayed replica is only stale while the primary keeps writing: with an idle primary it holds every
+    // write and its staleness bound says so. Keep writing while asserting it is out of near_rt.
+    let writing = true
+    const writer = (async () => {
+      while (writing) {
+        await fx.cluster.query('primary', "INSERT INTO items (name) VALUES ('tick')").catch(() => {})
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    })()
+    try {
+      await eventually(
+        'replica_2 over the near_rt bound, replica_1 within it',
+        () =>
+          (node('replica_2').staleness_bound_ms ?? Number.POSITIVE_INFINITY) > 800 &&
+          (node('replica_1').staleness_bound_ms ?? Number.POSITIVE_INFINITY) <= 800,
+        15_000,
+      )
+      assert.ok((node('replica_2').lag_ms ?? 0) > 0, 'the delayed replica reports lag')
+      for (let i = 0; i < 6; i++) assert.equal(await on(`/* FRESHNESS: NEAR_RT */ ${PORT}`), 'replica_1')
+    } finally {
+      writing = false
+      await writer
+    }
     // eventual still takes it: its bound is 60 s
     const seen = new Set<string>()
     for (let i = 0; i < 8; i++) seen.add(await on(`/* FRESHNESS: EVENTUAL */ ${PORT}`))
@@ -58,6 +79,11 @@ describe('createMysqlPool: lag, GTID read-your-writes and failover on MariaDB', 
     const r1 = node('replica_1')
     assert.equal(r1.replay_paused, true)
     assert.match(r1.error ?? '', /SQL thread not running/)
+    await eventually(
+      'replica_2 proven within eventual',
+      () => (node('replica_2').staleness_bound_ms ?? Number.POSITIVE_INFINITY) <= 60_000,
+      15_000,
+    )
     for (let i = 0; i < 6; i++) assert.equal(await on(`/* FRESHNESS: EVENTUAL */ ${PORT}`), 'replica_2')
     assert.equal(pool.explain('/* FRESHNESS: NEAR_RT */ SELECT 1').target, 'replica_2')
     await fx.cluster.startSqlThread('replica_1')
