@@ -3,6 +3,7 @@
 
 import pg from 'pg'
 import { parseLsn } from '../core/lsn.js'
+import { ProbeLoop } from './probe-loop.js'
 
 /** One probe's reading of a node. */
 export interface NodeReading {
@@ -89,12 +90,12 @@ export class NodeMonitor {
   readonly #options: NodeMonitorOptions
   #client: pg.Client | null = null
   #connecting: Promise<pg.Client> | null = null
-  #timer: NodeJS.Timeout | null = null
-  #stopped = false
+  readonly #loop: ProbeLoop
   #heartbeatMissing = false
 
   constructor(options: NodeMonitorOptions) {
     this.#options = options
+    this.#loop = new ProbeLoop(options, () => this.#probe())
   }
 
   get name(): string {
@@ -115,22 +116,15 @@ export class NodeMonitor {
 
   /** Starts probing: the first probe runs at once, later ones on a jittered interval. */
   start(): void {
-    this.#stopped = false
-    void this.#tick()
+    this.#loop.start()
   }
-
-  #inFlight: Promise<NodeReading> | null = null
 
   /**
    * Runs one probe now and returns its reading (also delivered to onReading). Concurrent callers share
    * the probe in flight: one connection, one query at a time.
    */
   probe(): Promise<NodeReading> {
-    if (this.#inFlight) return this.#inFlight
-    this.#inFlight = this.#probe().finally(() => {
-      this.#inFlight = null
-    })
-    return this.#inFlight
+    return this.#loop.probe()
   }
 
   async #probe(): Promise<NodeReading> {
@@ -181,9 +175,7 @@ export class NodeMonitor {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
+    this.#loop.stop()
     const client = this.#client
     this.#client = null
     if (client) await client.end().catch(() => {})
@@ -224,20 +216,8 @@ export class NodeMonitor {
 
   #deliver(reading: NodeReading): NodeReading {
     // a probe that was in flight when the monitor stopped (node removed or moved) reports nothing
-    if (!this.#stopped) this.#options.onReading(this.#options.name, reading)
+    if (!this.#loop.stopped) this.#options.onReading(this.#options.name, reading)
     return reading
-  }
-
-  async #tick(): Promise<void> {
-    if (this.#stopped) return
-    await this.probe()
-    if (this.#stopped) return
-    const base = this.#options.intervalMs
-    // ±20% jitter so a fleet of freshet instances does not probe in lockstep.
-    const jittered = base * (0.8 + Math.random() * 0.4)
-    const delay = this.#options.nextDelayMs?.(this.#options.name, jittered) ?? jittered
-    this.#timer = setTimeout(() => void this.#tick(), delay)
-    this.#timer.unref()
   }
 
   async #connect(): Promise<pg.Client> {
@@ -252,7 +232,7 @@ export class NodeMonitor {
     this.#connecting = client.connect().then(
       () => {
         this.#connecting = null
-        if (this.#stopped) {
+        if (this.#loop.stopped) {
           void client.end().catch(() => {})
           throw new Error('monitor stopped')
         }

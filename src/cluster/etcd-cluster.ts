@@ -2,14 +2,14 @@
 // ports in a temporary directory; members can be stopped, killed and restarted; nothing outlives us.
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClusterError } from './cluster-error.js'
 import { freePort } from './free-port.js'
 import { pollUntil } from './poll-until.js'
-import { SETPRIV, signal } from './postgres-server.js'
-import { processesIn } from './processes-in.js'
+import { SETPRIV } from './postgres-server.js'
+import { killServer, logTail, stopServer } from './server-process.js'
 import { startWatchdog, type Watchdog } from './watchdog.js'
 
 /** Options of {@link startEtcdCluster}. */
@@ -108,41 +108,18 @@ export class EtcdMember {
   }
 
   /** Graceful stop (SIGTERM), waiting for the process to exit. */
-  async stop(): Promise<void> {
-    const child = this.#child
-    if (!child?.pid) return
-    child.ref()
-    signal(child.pid, 'SIGTERM')
-    await this.#exited
+  stop(): Promise<void> {
+    return stopServer(this.#child, this.#exited, 'SIGTERM', null, () => this.kill())
   }
 
   /** SIGKILL (a crash), waiting until no process of this member is left. */
-  async kill(): Promise<void> {
-    const child = this.#child
-    if (child?.pid) {
-      child.ref()
-      signal(child.pid, 'SIGKILL')
-      await this.#exited
-    }
-    await pollUntil(
-      () => {
-        const left = processesIn(this.dir)
-        for (const pid of left) signal(pid, 'SIGKILL')
-        return left.length === 0
-      },
-      10_000,
-      `the processes of ${this.dir} to exit`,
-      20,
-    )
+  kill(): Promise<void> {
+    return killServer(this.#child, this.#exited, this.dir)
   }
 
   /** The last lines of the member's log. */
   logTail(lines = 20): string {
-    try {
-      return readFileSync(this.#logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
-    } catch {
-      return '(no log)'
-    }
+    return logTail(this.#logFile, lines)
   }
 }
 

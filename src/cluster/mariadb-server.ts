@@ -1,15 +1,15 @@
 // One mariadbd process over a data directory: install, start, stop, kill, readiness, log tail.
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import { chownSync, closeSync, existsSync, fstatSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import { ClusterError } from './cluster-error.js'
 import { run } from './cluster-template.js'
 import type { MariadbBinaries } from './mariadb-binaries.js'
 import { pollUntil } from './poll-until.js'
-import { PortInUseError, signal } from './postgres-server.js'
-import { processesIn } from './processes-in.js'
+import { PortInUseError } from './postgres-server.js'
+import { killServer, logTail, stopServer } from './server-process.js'
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p))
 
@@ -136,54 +136,18 @@ export class MariadbServer {
   }
 
   /** A clean shutdown (SIGTERM), waiting for the process to exit; SIGKILL after `timeoutMs`. */
-  async stop(timeoutMs = 30_000): Promise<void> {
-    const child = this.#child
-    if (!child?.pid) return
-    child.ref()
-    signal(child.pid, 'SIGTERM')
-    let timer: NodeJS.Timeout | undefined
-    const done = await Promise.race([
-      this.#exited.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs)
-      }),
-    ])
-    clearTimeout(timer)
-    if (!done) await this.kill()
+  stop(timeoutMs = 30_000): Promise<void> {
+    return stopServer(this.#child, this.#exited, 'SIGTERM', timeoutMs, () => this.kill())
   }
 
   /** SIGKILLs the server (a crash) and waits until nothing of it runs. */
   async kill(): Promise<void> {
-    const pid = this.#child?.pid
-    if (!pid) return
-    this.#child?.ref()
-    signal(pid, 'SIGKILL')
-    await this.#exited
-    await pollUntil(
-      () => {
-        const left = processesIn(this.dir)
-        for (const p of left) signal(p, 'SIGKILL')
-        return left.length === 0
-      },
-      10_000,
-      `the processes of ${this.dir} to exit`,
-      20,
-    )
+    if (this.#child?.pid) await killServer(this.#child, this.#exited, this.dir)
   }
 
   /** The last `lines` lines of the server's error log (since `fromByte`). */
   logTail(lines = 20, fromByte = 0): string {
-    try {
-      return readFileSync(this.logFile)
-        .subarray(fromByte)
-        .toString('utf8')
-        .trimEnd()
-        .split('\n')
-        .slice(-lines)
-        .join('\n')
-    } catch {
-      return '(no log)'
-    }
+    return logTail(this.logFile, lines, fromByte)
   }
 
   #failure(what: string, cause?: unknown): ClusterError {

@@ -5,7 +5,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync } from 'node:f
 import { ClusterError } from './cluster-error.js'
 import type { PgBinaries } from './pg-binaries.js'
 import { pollUntil } from './poll-until.js'
-import { processesIn } from './processes-in.js'
+import { killServer, logTail, stopServer } from './server-process.js'
 
 /** How to stop a server: PostgreSQL's fast (SIGINT) or immediate (SIGQUIT) shutdown. */
 export type StopMode = 'fast' | 'immediate'
@@ -97,56 +97,20 @@ export class PostgresServer {
   }
 
   /** Shuts down with PostgreSQL's fast or immediate mode and waits for the postmaster to exit. */
-  async stop(mode: StopMode = 'fast', timeoutMs = 30_000): Promise<void> {
-    const child = this.#child
-    if (!child?.pid) return
-    // Hold the event loop while we wait: the child handle is unref'd so it never keeps us alive.
-    child.ref()
-    signal(child.pid, mode === 'fast' ? 'SIGINT' : 'SIGQUIT')
-    let timer: NodeJS.Timeout | undefined
-    const done = await Promise.race([
-      this.#exited.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs)
-      }),
-    ])
-    clearTimeout(timer)
-    if (!done) await this.kill()
+  stop(mode: StopMode = 'fast', timeoutMs = 30_000): Promise<void> {
+    return stopServer(this.#child, this.#exited, mode === 'fast' ? 'SIGINT' : 'SIGQUIT', timeoutMs, () =>
+      this.kill(),
+    )
   }
 
   /** SIGKILLs the postmaster and every process of this node (a crash), and waits until all are gone. */
   async kill(): Promise<void> {
-    const pid = this.#child?.pid
-    if (!pid) return
-    this.#child?.ref()
-    signal(pid, 'SIGKILL')
-    await this.#exited
-    // Backends left on their own exit when they notice the postmaster's death; do not wait for that.
-    await pollUntil(
-      () => {
-        const left = processesIn(this.dataDir)
-        for (const child of left) signal(child, 'SIGKILL')
-        return left.length === 0
-      },
-      10_000,
-      `the processes of ${this.dataDir} to exit`,
-      20,
-    )
+    if (this.#child?.pid) await killServer(this.#child, this.#exited, this.dataDir)
   }
 
   /** The last `lines` lines of the server's log (since `fromByte`). */
   logTail(lines = 20, fromByte = 0): string {
-    try {
-      return readFileSync(this.logFile)
-        .subarray(fromByte)
-        .toString('utf8')
-        .trimEnd()
-        .split('\n')
-        .slice(-lines)
-        .join('\n')
-    } catch {
-      return '(no log)'
-    }
+    return logTail(this.logFile, lines, fromByte)
   }
 
   /** Line 8 of postmaster.pid: `starting`, `ready`, `standby` or `stopping`. */
@@ -169,11 +133,3 @@ export class PostgresServer {
 }
 
 /** process.kill that reports whether the target existed instead of throwing. */
-export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(pid, sig)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}

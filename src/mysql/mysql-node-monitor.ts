@@ -3,6 +3,7 @@
 
 import mysql from 'mysql2/promise'
 import { type NodeMonitorOptions, type NodeReading, withTimeout } from '../backend/node-monitor.js'
+import { ProbeLoop } from '../backend/probe-loop.js'
 import { type GtidSet, gtidCovers, parseGtid } from '../core/gtid.js'
 import type { EngineMonitor } from '../routing/engine-driver.js'
 import type { MysqlDialect } from './mysql-classifier.js'
@@ -44,15 +45,13 @@ export class MysqlNodeMonitor implements EngineMonitor {
   readonly #o: MysqlMonitorOptions
   #conn: mysql.Connection | null = null
   #connecting: Promise<mysql.Connection> | null = null
-  #timer: NodeJS.Timeout | null = null
-  #stopped = false
+  readonly #loop: ProbeLoop
   #heartbeatMissing = false
   /** When the heartbeat table was found missing: asked again after HEARTBEAT_RETRY_MS (it may replicate later). */
   #missingSince = 0
-  #inFlight: Promise<NodeReading> | null = null
-
   constructor(options: MysqlMonitorOptions) {
     this.#o = options
+    this.#loop = new ProbeLoop(options, () => this.#probe())
   }
 
   get name(): string {
@@ -69,17 +68,12 @@ export class MysqlNodeMonitor implements EngineMonitor {
   }
 
   start(): void {
-    this.#stopped = false
-    void this.#tick()
+    this.#loop.start()
   }
 
   /** One probe now (shared with a probe in flight). */
   probe(): Promise<NodeReading> {
-    if (this.#inFlight) return this.#inFlight
-    this.#inFlight = this.#probe().finally(() => {
-      this.#inFlight = null
-    })
-    return this.#inFlight
+    return this.#loop.probe()
   }
 
   heartbeatAvailable(table: string | null): void {
@@ -88,9 +82,7 @@ export class MysqlNodeMonitor implements EngineMonitor {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
+    this.#loop.stop()
     this.#drop()
   }
 
@@ -196,18 +188,8 @@ export class MysqlNodeMonitor implements EngineMonitor {
   }
 
   #deliver(reading: NodeReading): NodeReading {
-    if (!this.#stopped) this.#o.onReading(this.#o.name, reading)
+    if (!this.#loop.stopped) this.#o.onReading(this.#o.name, reading)
     return reading
-  }
-
-  async #tick(): Promise<void> {
-    if (this.#stopped) return
-    await this.probe()
-    if (this.#stopped) return
-    const jittered = this.#o.intervalMs * (0.8 + Math.random() * 0.4)
-    const delay = this.#o.nextDelayMs?.(this.#o.name, jittered) ?? jittered
-    this.#timer = setTimeout(() => void this.#tick(), delay)
-    this.#timer.unref()
   }
 
   async #connect(): Promise<mysql.Connection> {
@@ -223,7 +205,7 @@ export class MysqlNodeMonitor implements EngineMonitor {
         (conn) => {
           this.#connecting = null
           conn.on('error', () => this.#drop())
-          if (this.#stopped) {
+          if (this.#loop.stopped) {
             conn.destroy()
             throw new Error('monitor stopped')
           }
