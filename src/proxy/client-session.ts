@@ -1,55 +1,51 @@
 // One client of the proxy, the dispatch/ready/settle core: statements routed per transaction onto
 // pooled server connections, original bytes forwarded both ways. Its concerns live beside it:
-// client-startup.ts (startup, TLS, auth), extended-batch.ts (jobs and batch assembly),
-// prepared-statements.ts (client names and the server connection's cache), batch-reads.ts (routing a
-// batch of reads), client-output.ts (gathering the server's answers for the client).
-// Longer than most files because it is one concept: the state machine of one client over the server
-// connection it holds (queue, running job, held connection, transaction status, hidden token fetch);
-// every method reads and moves the same few fields, and splitting them would spread one transition
-// over several files.
+// client-transport.ts (the client socket and framing), client-startup.ts (startup, TLS, auth),
+// extended-batch.ts (jobs and batch assembly), job-routing.ts (classify once, decide), own-settings.ts
+// (freshet's SET answered here), prepared-statements.ts (client names and the server connection's
+// cache), startup-settings.ts (a lent connection brought to the client's settings), hidden-reply.ts
+// (the token fetch), read-failover.ts (a failed replica read moved to the primary), client-output.ts
+// (gathering the server's answers for the client).
 
 import type { Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
 import { reportOutcome } from '../core/breaker/breaker-policy.js'
 import type { Classification } from '../core/classify/classification.js'
-import { isRecoveryConflict, NodeUnavailableError, SQLSTATE } from '../core/errors.js'
+import { NodeUnavailableError, SQLSTATE } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import {
   BackendCode,
-  commandComplete,
-  decodeStartupPacket,
   errorResponse,
-  FrameReader,
   FrontendCode,
   ProtocolError,
-  query as queryMessage,
   type RawFrameHandler,
   readyForQuery,
   STARTUP_FRAME,
   type TransactionStatus,
 } from '../protocol/index.js'
-import { localOutsideTransaction, mayRetryOnPrimary, SessionState } from '../session/session-state.js'
+import { SessionState } from '../session/session-state.js'
 import { failSpan, startStatementSpan } from '../telemetry/statement-span.js'
 import { errorFields, errorFieldsOf, serverError } from './client-errors.js'
 import { ClientOutput } from './client-output.js'
 import { ClientStartup, type SessionPhase } from './client-startup.js'
-import { answerSettingsBatch, endSpan, type Job, JobAssembler, SET_LOCAL_WARNING } from './extended-batch.js'
+import { ClientTransport } from './client-transport.js'
+import { endSpan, type Job, JobAssembler } from './extended-batch.js'
+import { HiddenReply, pipelinesToken } from './hidden-reply.js'
 import { classifyJob, decideJob, statementsOf } from './job-routing.js'
+import { answerOwnSettings } from './own-settings.js'
 import { ClientStatements } from './prepared-statements.js'
 import type { ProxyRuntime } from './proxy-runtime.js'
+import { type FailoverFacts, ReadFailover } from './read-failover.js'
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity } from './server-pool.js'
-import { planSettings } from './startup-settings.js'
+import { planSettings, SettingsApply, settingsNotApplied } from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
 // ReadyForQuery status bytes
 const STATUS_IDLE = 0x49 // I
 const STATUS_IN_TX = 0x54 // T
-// The read-your-writes token, fetched on the connection that committed (its answer is never forwarded).
-const CURRENT_LSN = queryMessage('SELECT pg_current_wal_lsn()::text')
 // Jobs a pipelining client may queue before we stop reading from it.
 const MAX_QUEUED_JOBS = 256
 
@@ -59,12 +55,9 @@ const MAX_QUEUED_JOBS = 256
  * connection borrowed for it; transactions and session state hold the connection until they end.
  */
 export class ClientSession implements ServerSink {
-  #socket: Socket
+  readonly #client: ClientTransport
   readonly #rt: ProxyRuntime
-  readonly #reader = new FrameReader({ startup: true })
   #phase: SessionPhase = 'startup'
-  /** A frame of the current chunk reached the handler: errors after that are about its content, not its framing. */
-  #framed = false
   /** A FATAL of the server connection reached the client: when that connection goes, so does the client. */
   #serverFatal = false
   readonly #startup: ClientStartup
@@ -81,19 +74,13 @@ export class ClientSession implements ServerSink {
   #txStatus: TransactionStatus = 'I'
   #extendedOpen = false
   #skipUntilSync = false
-  #hidden = false
-  #hiddenLsn: string | null = null
-  /** The hidden statement's answer is a token to record (else it is only swallowed). */
-  #hiddenRecord = false
-  /** The job waiting while the connection it was lent is brought to this client's settings. */
-  #applying: Job | null = null
-  /** The server's error while applying them. */
-  #applyError: Error | null = null
-  /** CURRENT_LSN went out right behind the running job (see #pipelinesLsn). */
-  #lsnSent = false
+  /** freshet's own statement on the connection (token fetch, settings): its answers are swallowed. */
+  readonly #hidden = new HiddenReply()
+  /** The connection lent for a job is brought to this client's startup settings first. */
+  readonly #applying = new SettingsApply<Job>()
   #draining = false
-  #readPaused = false
 
+  readonly #failover: ReadFailover
   readonly #statements = new ClientStatements()
   readonly #jobs = new JobAssembler(this.#statements)
   readonly #output = new ClientOutput()
@@ -104,69 +91,35 @@ export class ClientSession implements ServerSink {
   /** A reused one-statement list for {@link SessionState.applyPins}. */
   readonly #one: Classification[] = []
   constructor(socket: Socket, runtime: ProxyRuntime) {
-    this.#socket = socket
     this.#rt = runtime
-    socket.setNoDelay(true)
-    this.#listen(socket)
+    this.#failover = new ReadFailover(runtime, this.state)
+    this.#client = new ClientTransport(socket, {
+      frame: this.#onClientFrame,
+      failed: (err, framed) => {
+        if (this.#phase === 'startup' && !framed) this.#startup.unframed(err)
+        else this.#fatal(err)
+      },
+      closed: () => this.close(),
+    })
+    const client = this.#client
     this.#startup = new ClientStartup(runtime, {
       client: this,
-      socket: () => this.#socket,
+      socket: () => client.socket,
       phase: () => this.#phase,
       setPhase: (phase) => {
         this.#phase = phase
       },
-      buffered: () => this.#reader.buffered,
-      upgrade: (wrap) => this.#upgrade(wrap),
-      handOff: () => this.#detach(),
+      buffered: () => client.buffered,
+      upgrade: (wrap) => client.upgrade(wrap),
+      handOff: () => client.detach(),
+      close: () => this.close(),
       loggedIn: () => this.#next(),
     })
   }
 
-  /** The client switches to TLS (see ClientStartup). */
-  #upgrade(wrap: (raw: Socket) => TLSSocket): void {
-    const secure = wrap(this.#detach())
-    this.#socket = secure
-    this.#listen(secure)
-  }
-
-  /** Stops listening on the client socket and returns it (TLS upgrade, admin console hand-off). */
-  #detach(): Socket {
-    const raw = this.#socket
-    raw.removeListener('data', this.#onData)
-    raw.removeAllListeners('error')
-    raw.removeAllListeners('close')
-    return raw
-  }
-
-  #listen(socket: Socket): void {
-    socket.on('data', this.#onData)
-    socket.on('error', () => this.close())
-    socket.on('close', () => this.close())
-  }
-
-  readonly #onData = (chunk: Buffer): void => {
-    this.#framed = false
-    try {
-      this.#reader.feedRaw(chunk, this.#onClientFrame)
-    } catch (err) {
-      if (this.#phase === 'startup' && !this.#framed) this.#dropUnframed(err)
-      else this.#fatal(err)
-    }
-  }
-
-  /**
-   * Bytes that are no startup packet at all (a bad length: Terminate before the StartupMessage, as
-   * node-postgres' quick-disconnect test sends, or a port scanner): PostgreSQL logs "invalid length of
-   * startup packet" and closes without a word, so do we.
-   */
-  #dropUnframed(err: unknown): void {
-    this.#rt.log('info', 'closing client: invalid startup packet', { error: (err as Error)?.message })
-    this.close()
-  }
-
   /** True while a statement of this client runs on a server (for CancelRequest). */
   get busyConnection(): ServerConnection | null {
-    return this.#running || this.#hidden ? this.#conn : null
+    return this.#running || this.#hidden.active ? this.#conn : null
   }
 
   /** Holding a server connection (open transaction, session state) or running something. */
@@ -178,31 +131,18 @@ export class ClientSession implements ServerSink {
 
   readonly #onClientFrame: RawFrameHandler = (code, buf, start, end) => {
     if (this.#phase === 'closed') return
-    this.#framed = true
-    if (code === STARTUP_FRAME) {
-      this.#startup.packet(decodeStartupPacket(buf.subarray(start + 4, end)))
-      return
-    }
-    if (this.#phase === 'auth') {
-      if (code !== FrontendCode.Password)
-        throw new ProtocolError(`expected a password message, got '${String.fromCharCode(code)}'`)
-      this.#startup.password(buf.subarray(start + HEADER_LENGTH, end))
-      return
-    }
-    if (this.#phase === 'startup') throw new ProtocolError('message before the startup packet')
-    this.#message(code, buf, start, end)
+    const phase = this.#phase
+    // while the login is being answered ('connecting') statements queue up and run once ready
+    if (code === STARTUP_FRAME || phase === 'startup' || phase === 'auth')
+      this.#startup.frame(code, buf, start, end)
+    else this.#message(code, buf, start, end)
   }
 
   /** A malformed message or an internal failure: tell the client, close only this client. */
   #fatal(err: unknown): void {
     if (this.#phase === 'closed') return
     this.#rt.log('warn', 'closing client after an error', { error: (err as Error)?.message })
-    const fields = errorFields(err, 'FATAL')
-    try {
-      this.#socket.end(errorResponse(fields))
-    } catch {
-      // the socket is already gone
-    }
+    this.#client.end(errorResponse(errorFields(err, 'FATAL')))
     this.close()
   }
 
@@ -226,27 +166,21 @@ export class ClientSession implements ServerSink {
 
   readonly #push = (job: Job): void => {
     this.#queue.push(job)
-    if (this.#queue.length > MAX_QUEUED_JOBS && !this.#readPaused) {
-      this.#readPaused = true
-      this.#socket.pause()
-    }
-    if (this.#running === null && !this.#hidden) this.#next()
+    if (this.#queue.length > MAX_QUEUED_JOBS) this.#client.pause()
+    if (this.#running === null && !this.#hidden.active) this.#next()
   }
 
   // ---- dispatch ----------------------------------------------------------------------------------
 
   #next(): void {
-    while (this.#phase === 'ready' && this.#running === null && !this.#hidden) {
+    while (this.#phase === 'ready' && this.#running === null && !this.#hidden.active) {
       if (this.#draining && this.#conn === null) {
         this.#terminate('57P01', 'freshet: terminating connection because the proxy is shutting down')
         return
       }
       const job = this.#queue.shift()
       if (!job) break
-      if (this.#readPaused && this.#queue.length < MAX_QUEUED_JOBS / 2) {
-        this.#readPaused = false
-        this.#socket.resume()
-      }
+      if (this.#client.paused && this.#queue.length < MAX_QUEUED_JOBS / 2) this.#client.resume()
       this.#running = job
       this.#dispatch(job)
     }
@@ -257,7 +191,7 @@ export class ClientSession implements ServerSink {
       // an error ended this extended batch early: discard until Sync, then say ready
       if (job.syncs > 0) {
         this.#skipUntilSync = false
-        this.#socket.write(readyForQuery(this.#txStatus))
+        this.#client.write(readyForQuery(this.#txStatus))
       }
       this.#running = null
       return
@@ -265,25 +199,11 @@ export class ClientSession implements ServerSink {
     const engine = this.#rt.engine
     const reads = classifyJob(engine, job)
     const c = job.classification
-    if (job.kind === 'simple' && c !== null) {
-      const inTransaction = this.#txStatus !== 'I'
-      const tag = this.state.consumeSettings(c, inTransaction)
-      if (tag !== null) {
-        const done = Buffer.concat([commandComplete(tag), readyForQuery(this.#txStatus)])
-        this.#socket.write(
-          localOutsideTransaction(c, inTransaction) ? Buffer.concat([SET_LOCAL_WARNING, done]) : done,
-        )
-        this.#running = null
-        return
-      }
-    } else if (job.kind === 'extended' && c?.settings !== undefined) {
-      const answer = answerSettingsBatch(job, c, this.state, this.#txStatus)
-      if (answer !== null) {
-        this.#socket.write(answer)
-        this.#running = null
-        this.#next()
-        return
-      }
+    const own = c === null ? null : answerOwnSettings(job, c, this.state, this.#txStatus)
+    if (own !== null) {
+      this.#client.write(own)
+      this.#running = null
+      return
     }
     const conn = this.#conn
     if (conn !== null) {
@@ -340,7 +260,7 @@ export class ClientSession implements ServerSink {
         if (this.#phase === 'closed') return
         if (err instanceof ServerStartupError) {
           this.#flushRun()
-          this.#socket.write(err.raw)
+          this.#client.write(err.raw)
           job.syncs = 0
           this.#failJob(job, null)
           return
@@ -360,45 +280,17 @@ export class ClientSession implements ServerSink {
       this.#send(job, conn)
       return
     }
-    // Not pipelined with the job: if a setting fails, the job must not run without it.
-    this.#applying = job
-    this.#applyError = null
-    this.#hide(false)
-    conn.settings = plan.next
-    conn.write(plan.message)
-  }
-
-  /** The connection has this client's settings (or failed to take them): run the job, or fail it. */
-  #applied(job: Job, conn: ServerConnection): void {
-    const err = this.#applyError
-    if (err === null) {
-      this.#send(job, conn)
-      return
-    }
-    this.#applyError = null
-    conn.dirty = true // what it has set is unknown now
-    this.#conn = null
-    this.state.setPinned(null, false)
-    this.#rt.pool.release(conn)
-    const code = (err as { code?: string }).code ?? SQLSTATE.FRESHET_NODE_UNAVAILABLE
-    this.#failJob(
-      job,
-      Object.assign(
-        new Error(`freshet: could not apply this connection's startup settings: ${err.message}`),
-        {
-          sqlState: code,
-        },
-      ),
-    )
+    this.#hidden.start(false)
+    this.#applying.begin(job, conn, plan)
   }
 
   /** An error freshet raises for a job: ErrorResponse, then ReadyForQuery (or skip to the batch's Sync). */
   #failJob(job: Job, err: unknown): void {
     if (this.#phase === 'closed') return
     endSpan(job, err ?? 'the server refused the login')
-    if (err !== null) this.#socket.write(errorResponse(errorFields(err)))
+    if (err !== null) this.#client.write(errorResponse(errorFields(err)))
     if (job.kind === 'extended' && job.syncs === 0) this.#skipUntilSync = true
-    else this.#socket.write(readyForQuery(this.#txStatus))
+    else this.#client.write(readyForQuery(this.#txStatus))
     this.#running = null
     this.#next()
   }
@@ -412,12 +304,9 @@ export class ClientSession implements ServerSink {
         if (this.#statements.beforeSimpleQuery(conn, job.classification?.prepare?.name)) {
           conn.queue(job.whole)
           conn.flush()
-        } else if (this.#pipelinesLsn(job, conn)) {
+        } else if (this.#tokenWithWrite(job.classification, conn)) {
           // the token fetch goes out with the write: no extra round trip before the next statement
-          this.#lsnSent = true
-          conn.queue(job.whole)
-          conn.queue(CURRENT_LSN)
-          conn.flush()
+          this.#hidden.sendWith(job.whole, conn)
         } else conn.write(job.whole)
       } else conn.write(job.whole)
     } else {
@@ -434,18 +323,15 @@ export class ClientSession implements ServerSink {
     }
   }
 
-  /**
-   * Whether this simple query ends a write on the primary (COMMIT of a transaction that wrote, or an
-   * autocommit write), so the read-your-writes token can be fetched in the same write. Single
-   * statements only, never COPY FROM: the server would take the fetch as part of the copy data.
-   */
-  #pipelinesLsn(job: Job, conn: ServerConnection): boolean {
-    const c = job.classification
-    if (c === null || c.statementCount !== 1 || !this.#rt.config().consistency.causal) return false
-    if (conn.node !== this.#rt.engine.tracker.primary) return false
-    // an autocommit write the parser understood (never COPY FROM: see above)
-    if (c.transaction === undefined && (c.kind !== 'write' || c.reason === 'copy_from')) return false
-    return this.state.endsWrite(c, this.#txStatus === 'I')
+  /** Whether the token fetch can go out with this simple query (see pipelinesToken). */
+  #tokenWithWrite(c: Classification | null, conn: ServerConnection): boolean {
+    const onPrimary = conn.node === this.#rt.engine.tracker.primary
+    const causal = this.#rt.config().consistency.causal
+    return pipelinesToken(c, {
+      onPrimary,
+      causal,
+      endsWrite: c !== null && this.state.endsWrite(c, this.#txStatus === 'I'),
+    })
   }
 
   // ---- server side -------------------------------------------------------------------------------
@@ -453,7 +339,7 @@ export class ClientSession implements ServerSink {
   readonly onServerFrame: RawFrameHandler = (code, buf, start, end) => {
     switch (code) {
       case BackendCode.ReadyForQuery: {
-        if (this.#hidden) {
+        if (this.#hidden.active) {
           this.#hiddenDone()
           return
         }
@@ -476,15 +362,15 @@ export class ClientSession implements ServerSink {
         if (this.#statements.closeComplete()) return
         break
       case BackendCode.ErrorResponse: {
-        if (this.#applying !== null) {
-          this.#applyError ??= serverError(buf.subarray(start + HEADER_LENGTH, end))
+        if (this.#applying.pending) {
+          this.#applying.failed(serverError(buf.subarray(start + HEADER_LENGTH, end)))
           return
         }
         const job = this.#running
         const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
         const fatal = fields !== null && (fields.severity === 'FATAL' || fields.severity === 'PANIC')
         if (job === null) {
-          if (!this.#hidden) {
+          if (!this.#hidden.active) {
             this.#unsyncedError = true
             // the server ends the session the client holds (pg_terminate_backend, idle_session_timeout)
             if (fatal) this.#serverFatal = true
@@ -492,28 +378,15 @@ export class ClientSession implements ServerSink {
           break
         }
         const conn = this.#conn
-        if (!job.answered && conn !== null && conn.node !== this.#rt.engine.tracker.primary) {
-          if (fatal) {
-            // a replica going away (shutdown, terminate) says FATAL before it closes: held back, so
-            // that onServerLost can still move the read to the primary (or report the loss); what came
-            // before it in this read (a RowDescription) goes too
-            this.#output.drop()
-            return
-          }
-          if (
-            fields !== null &&
-            isRecoveryConflict(fields) &&
-            job.syncs === 1 &&
-            this.#canRetry(job, conn.node)
-          ) {
-            // the replica cancelled the read to replay WAL: held back, and the read moves at ReadyForQuery
-            this.#output.drop()
-            job.conflict = fields.message
-            return
-          }
+        const held = conn === null ? null : this.#failover.holds(job, conn.node, fields, fatal, this.#facts())
+        if (held !== null) {
+          // nothing of the read reached the client (a RowDescription before the error goes too): it may move
+          this.#output.drop()
+          if (held === 'conflict') job.conflict = fields!.message
+          return
         }
         job.failed = true
-        if (fatal && !this.#hidden) this.#serverFatal = true
+        if (fatal && !this.#hidden.active) this.#serverFatal = true
         if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
         break
       }
@@ -523,17 +396,10 @@ export class ClientSession implements ServerSink {
         this.#append(buf, start, end)
         return
       case BackendCode.DataRow:
-        if (this.#hidden) {
-          // int16 column count, int32 length, the text
-          const length = buf.readInt32BE(start + HEADER_LENGTH + 2)
-          if (length > 0) {
-            const from = start + HEADER_LENGTH + 6
-            this.#hiddenLsn = buf.toString('latin1', from, from + length)
-          }
-        }
+        if (this.#hidden.active) this.#hidden.dataRow(buf, start)
         break
     }
-    if (this.#hidden) return
+    if (this.#hidden.active) return
     this.#append(buf, start, end)
   }
 
@@ -549,9 +415,9 @@ export class ClientSession implements ServerSink {
     const out = this.#output.take()
     if (out === null || this.#phase === 'closed') return
     if (this.#running !== null) this.#running.answered = true
-    const ok = this.#socket.write(out)
+    const ok = this.#client.write(out)
     // the client reads slower than the server sends: stop reading the server until it catches up
-    if (!ok) this.#conn?.pauseUntilDrained(this.#socket)
+    if (!ok) this.#conn?.pauseUntilDrained(this.#client.socket)
   }
 
   #ready(status: number): void {
@@ -595,21 +461,10 @@ export class ClientSession implements ServerSink {
     this.#one.length = 0
     this.#statements.settle(conn.statements, job.failed)
     this.#running = null
-    const lsnSent = this.#lsnSent
-    this.#lsnSent = false
-    if (tokenDue) {
-      if (this.#rt.config().consistency.causal) {
-        this.#hide(true)
-        if (!lsnSent) conn.write(CURRENT_LSN)
-        return
-      }
-      this.state.recordWrite(null)
-    }
-    if (lsnSent) {
-      // a pipelined fetch whose write did not end as expected: its answers are still to swallow
-      this.#hide(false)
-      return
-    }
+    const causal = this.#rt.config().consistency.causal
+    if (tokenDue && !causal) this.state.recordWrite(null)
+    // the token fetch, or the answers of one sent with the write that did not end as expected
+    if (this.#hidden.afterJob(conn, tokenDue && causal)) return
     this.#settle()
   }
 
@@ -618,22 +473,21 @@ export class ClientSession implements ServerSink {
     return statementsOf(this.#rt.engine, job, this.#one)
   }
 
-  /** Swallows the server's messages up to the next ReadyForQuery (the token fetch). */
-  #hide(record: boolean): void {
-    this.#hidden = true
-    this.#hiddenLsn = null
-    this.#hiddenRecord = record
-  }
-
   #hiddenDone(): void {
-    this.#hidden = false
-    const applying = this.#applying
-    if (applying !== null) {
-      this.#applying = null
-      this.#applied(applying, this.#conn!)
+    const token = this.#hidden.finish()
+    const applied = this.#applying.finish()
+    if (applied !== null) {
+      // the connection has this client's settings (or failed to take them): run the job, or fail it
+      const conn = this.#conn!
+      if (applied.error === null) this.#send(applied.job, conn)
+      else {
+        conn.dirty = true // what it has set is unknown now
+        this.#release(conn)
+        this.#failJob(applied.job, settingsNotApplied(applied.error))
+      }
       return
     }
-    if (this.#hiddenRecord) this.state.recordWrite(this.#hiddenLsn)
+    if (token !== undefined) this.state.recordWrite(token)
     this.#settle()
   }
 
@@ -647,11 +501,7 @@ export class ClientSession implements ServerSink {
       })
       if (keep && !this.#draining) this.state.setPinned(conn.node, this.#txStatus !== 'I')
       else if (keep && this.#draining && this.#txStatus !== 'I') this.state.setPinned(conn.node, true)
-      else {
-        this.#conn = null
-        this.state.setPinned(null, false)
-        this.#rt.pool.release(conn)
-      }
+      else this.#release(conn)
     }
     this.#next()
   }
@@ -660,9 +510,7 @@ export class ClientSession implements ServerSink {
     if (this.#conn !== conn || this.#phase === 'closed') return
     if (this.#running === null || this.#running.answered) this.#flushRun()
     else this.#output.drop() // nothing of it reached the client: it may still move
-    this.#conn = null
-    this.#rt.pool.release(conn)
-    this.state.setPinned(null, false)
+    this.#release(conn)
     this.#rt.observer?.backendError(conn.node)
     reportOutcome(this.#rt.engine.tracker.breaker(conn.node), 'connection_failed')
     if (this.#serverFatal) {
@@ -670,7 +518,7 @@ export class ClientSession implements ServerSink {
       // PostgreSQL closes after it (clients and psql rely on that); nothing of freshet's own follows
       this.#rt.log('info', 'closing client: its server session ended with FATAL', { node: conn.node })
       this.#flushRun()
-      this.#socket.end()
+      this.#client.end()
       this.close()
       return
     }
@@ -687,66 +535,29 @@ export class ClientSession implements ServerSink {
     }
     this.#resetServerState()
     const job = this.#running
-    if (job !== null) {
-      endSpan(job, new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', message))
-      this.#socket.write(
-        errorResponse({ severity: 'ERROR', code: SQLSTATE.FRESHET_NODE_UNAVAILABLE, message }),
-      )
-      if (job.syncs > 0) this.#socket.write(readyForQuery('I'))
-      else this.#skipUntilSync = true
-      this.#running = null
-    }
-    this.#next()
+    if (job !== null) this.#failJob(job, new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', message))
+    else this.#next()
   }
 
   /** Forgets what was in flight on a server connection that is gone. */
   #resetServerState(): void {
-    this.#hidden = false
-    this.#applying = null
-    this.#applyError = null
-    this.#lsnSent = false
+    this.#hidden.reset()
+    this.#applying.reset()
     this.#extendedOpen = false
     this.#statements.reset()
     this.#unsynced.length = 0
     this.#unsyncedError = false
   }
 
-  /**
-   * A read whose replica failed before any of its answer reached the client runs again on the primary,
-   * once, like the library's retry: outside a transaction and session state only, never a write, never
-   * a batch ended by Flush. Returns false when it cannot move.
-   */
+  /** Moves a read whose replica failed to the primary (see ReadFailover); false when it cannot move. */
   #retryElsewhere(job: Job, failed: string, err: unknown): boolean {
-    if (!this.#canRetry(job, failed)) return false
-    const primary = this.#rt.engine.tracker.primary
-    job.retried = true
-    this.#rt.observer?.backendFailover()
-    this.#rt.log(
-      'warn',
-      `retrying a read on ${primary} after ${failed} failed: ${(err as Error)?.message ?? err}`,
-      {
-        node: failed,
-      },
-    )
-    job.span?.addEvent('freshet.retry', { 'freshet.failed_target': failed, 'freshet.target': primary })
-    this.#acquire(job, primary)
+    if (!this.#failover.allowed(job, failed, this.#facts())) return false
+    this.#acquire(job, this.#failover.move(job, failed, err))
     return true
   }
 
-  /** Whether `job` may still run again on the primary after `failed` let it down. */
-  #canRetry(job: Job, failed: string): boolean {
-    return (
-      this.#phase === 'ready' &&
-      job.syncs !== 0 &&
-      mayRetryOnPrimary(job.classification, {
-        failedNode: failed,
-        primary: this.#rt.engine.tracker.primary,
-        retried: job.retried,
-        answered: job.answered,
-        inTransaction: this.#txStatus !== 'I' || this.state.inTransaction,
-        pinned: this.state.sessionPin !== null,
-      })
-    )
+  #facts(): FailoverFacts {
+    return { ready: this.#phase === 'ready', idle: this.#txStatus === 'I' }
   }
 
   /**
@@ -758,10 +569,15 @@ export class ClientSession implements ServerSink {
     job.conflict = null
     this.#statements.abandon(conn.statements)
     this.#resetServerState()
+    this.#release(conn)
+    this.#retryElsewhere(job, conn.node, new Error(message))
+  }
+
+  /** The held server connection goes back to the pool: this client is not pinned any more. */
+  #release(conn: ServerConnection): void {
     this.#conn = null
     this.state.setPinned(null, false)
     this.#rt.pool.release(conn)
-    this.#retryElsewhere(job, conn.node, new Error(message))
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------------
@@ -773,21 +589,21 @@ export class ClientSession implements ServerSink {
       this.close()
       return
     }
-    if (this.#running === null && !this.#hidden && this.#conn === null) this.#next()
-    else if (this.#running === null && !this.#hidden && this.#txStatus === 'I') this.#settle()
+    if (this.#running === null && !this.#hidden.active && this.#conn === null) this.#next()
+    else if (this.#running === null && !this.#hidden.active && this.#txStatus === 'I') this.#settle()
   }
 
   #terminate(code: string, message: string): void {
     if (this.#phase === 'closed') return
     this.#flushRun()
-    this.#socket.end(errorResponse({ severity: 'FATAL', code, message }))
+    this.#client.end(errorResponse({ severity: 'FATAL', code, message }))
     this.close()
   }
 
   /** Closes the client; a held server connection goes back to the pool if clean, else is closed. */
   close(): void {
     if (this.#phase === 'closed' && this.#conn === null) {
-      this.#socket.destroySoon()
+      this.#client.destroySoon()
       return
     }
     this.#phase = 'closed'
@@ -797,13 +613,13 @@ export class ClientSession implements ServerSink {
     const conn = this.#conn
     this.#conn = null
     if (conn !== null) {
-      const busy = this.#running !== null || this.#hidden || this.#extendedOpen
+      const busy = this.#running !== null || this.#hidden.active || this.#extendedOpen
       if (busy || this.#txStatus !== 'I') conn.dirty = true
       // the client is gone: stop its statement now rather than let the server finish it for nobody
       // (the backend would hold its locks and a server slot beyond max_active until then)
       if (busy) this.#rt.cancelServer(conn)
       this.#rt.pool.release(conn)
     }
-    this.#socket.destroySoon()
+    this.#client.destroySoon()
   }
 }

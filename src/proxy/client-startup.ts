@@ -8,12 +8,15 @@ import {
   BackendCode,
   backendKeyData,
   decodeParameterStatus,
+  decodeStartupPacket,
   type ErrorFields,
   errorResponse,
+  FrontendCode,
   negotiateProtocolVersion,
   ProtocolError,
   parameterStatus,
   readyForQuery,
+  STARTUP_FRAME,
   type StartupPacket,
 } from '../protocol/index.js'
 import type { SessionState } from '../session/session-state.js'
@@ -59,6 +62,8 @@ export interface StartupHost {
   loggedIn(): void
   /** Stops listening on the client socket and gives it away (the admin console takes it over). */
   handOff(): Socket
+  /** Closes the client. */
+  close(): void
 }
 
 /** `-c freshet.freshness=eventual` (or `--freshet.freshness=eventual`) inside the startup `options`. */
@@ -100,6 +105,35 @@ export class ClientStartup {
   constructor(runtime: ProxyRuntime, host: StartupHost) {
     this.#rt = runtime
     this.#host = host
+  }
+
+  /**
+   * A startup packet, or a client message in the startup or auth phase: a password message while
+   * authenticating; anything else is a protocol violation (thrown: the client is closed).
+   */
+  frame(code: number, buf: Buffer, start: number, end: number): void {
+    if (code === STARTUP_FRAME) {
+      this.packet(decodeStartupPacket(buf.subarray(start + 4, end)))
+      return
+    }
+    const phase = this.#host.phase()
+    if (phase === 'auth') {
+      if (code !== FrontendCode.Password)
+        throw new ProtocolError(`expected a password message, got '${String.fromCharCode(code)}'`)
+      this.password(buf.subarray(start + HEADER_LENGTH, end))
+      return
+    }
+    throw new ProtocolError('message before the startup packet')
+  }
+
+  /**
+   * Bytes that are no startup packet at all (a bad length: Terminate before the StartupMessage, as
+   * node-postgres' quick-disconnect test sends, or a port scanner): PostgreSQL logs "invalid length of
+   * startup packet" and closes without a word, so do we.
+   */
+  unframed(err: unknown): void {
+    this.#rt.log('info', 'closing client: invalid startup packet', { error: (err as Error)?.message })
+    this.#host.close()
   }
 
   /** One startup packet (SSLRequest, GSSENCRequest, CancelRequest or StartupMessage). */

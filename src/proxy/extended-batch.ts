@@ -1,36 +1,14 @@
 // A proxy client's units of work: a job per simple Query, function call or extended-protocol batch
-// (Parse/Bind/Describe/Execute/Close up to Sync or Flush), and freshet's own answer to a batch that
-// only sets freshet.freshness.
+// (Parse/Bind/Describe/Execute/Close up to Sync or Flush).
 
 import type { Span } from '@opentelemetry/api'
 import type { Classification } from '../core/classify/classification.js'
-import {
-  BIND_COMPLETE,
-  commandComplete,
-  decodeQuery,
-  FrontendCode,
-  NO_DATA,
-  noticeResponse,
-  PARSE_COMPLETE,
-  readyForQuery,
-  type TransactionStatus,
-} from '../protocol/index.js'
-import { localOutsideTransaction, onlyFreshetSettings, type SessionState } from '../session/session-state.js'
+import { decodeQuery, FrontendCode } from '../protocol/index.js'
 import { failSpan } from '../telemetry/statement-span.js'
 import type { BatchItem, ClientStatements } from './prepared-statements.js'
 
-/** What PostgreSQL answers to SET LOCAL outside a transaction block (before its SET), and then ignores it. */
-export const SET_LOCAL_WARNING = noticeResponse({
-  severity: 'WARNING',
-  code: '25P01',
-  message: 'SET LOCAL can only be used in transaction blocks',
-})
-
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
-
-/** ParameterDescription with no parameters. */
-const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
 
 /** One unit of a client's work, from its arrival to its ReadyForQuery. */
 export interface Job {
@@ -168,66 +146,4 @@ export class JobAssembler {
     }
     push(newJob('extended', null, items, sql, texts, syncs))
   }
-}
-
-/**
- * `SET freshet.freshness = ...` over the extended protocol (postgres.js, JDBC and others send every
- * statement that way): answered by freshet like the simple-protocol form, never sent to the server.
- * Only a batch about that one statement qualifies (Parse, Bind, Describe, Execute of the portal it
- * binds, Sync, Flush); anything else in it and the batch goes to the server as it is (null).
- */
-export function answerSettingsBatch(
-  job: Job,
-  c: Classification,
-  state: SessionState,
-  txStatus: TransactionStatus,
-): Buffer | null {
-  const items = job.items!
-  let bound = false
-  for (const item of items) {
-    switch (item.code) {
-      case FrontendCode.Parse:
-      case FrontendCode.Bind:
-        if (item.text !== job.sql) return null
-        if (item.code === FrontendCode.Bind) bound = true
-        break
-      case FrontendCode.Describe:
-        if (item.statementTarget ? item.text !== job.sql : !bound) return null
-        break
-      case FrontendCode.Execute:
-        if (!bound) return null
-        break
-      case FrontendCode.Sync:
-      case FrontendCode.Flush:
-        break
-      default:
-        return null
-    }
-  }
-  if (!onlyFreshetSettings(c)) return null
-  const out: Buffer[] = []
-  for (const item of items) {
-    switch (item.code) {
-      case FrontendCode.Parse:
-        out.push(PARSE_COMPLETE)
-        break
-      case FrontendCode.Bind:
-        out.push(BIND_COMPLETE)
-        break
-      case FrontendCode.Describe:
-        if (item.statementTarget) out.push(NO_PARAMETERS)
-        out.push(NO_DATA)
-        break
-      case FrontendCode.Execute: {
-        const inTransaction = txStatus !== 'I'
-        if (localOutsideTransaction(c, inTransaction)) out.push(SET_LOCAL_WARNING)
-        out.push(commandComplete(state.consumeSettings(c, inTransaction)!))
-        break
-      }
-      case FrontendCode.Sync:
-        out.push(readyForQuery(txStatus))
-        break
-    }
-  }
-  return Buffer.concat(out)
 }

@@ -2,6 +2,7 @@
 // pooled server connections that serve it: PostgreSQL would apply them at login, but a pooled
 // connection logged in once for everybody, so freshet applies the difference each time it lends one.
 
+import { SQLSTATE } from '../core/errors.js'
 import { query } from '../protocol/index.js'
 
 /** Startup parameters that are not settings (or that freshet consumes itself). */
@@ -153,4 +154,67 @@ function literal(value: string): string {
 
 function identifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
+}
+
+/**
+ * The error a client gets when a lent connection would not take its startup settings: the server's
+ * SQLSTATE (else FRESHET_NODE_UNAVAILABLE) and its message; the statement did not run.
+ * @example
+ * settingsNotApplied(serverError) // Error 'freshet: could not apply this connection's startup settings: ...' with sqlState
+ */
+export function settingsNotApplied(err: Error): Error {
+  const code = (err as { code?: string }).code ?? SQLSTATE.FRESHET_NODE_UNAVAILABLE
+  return Object.assign(
+    new Error(`freshet: could not apply this connection's startup settings: ${err.message}`),
+    {
+      sqlState: code,
+    },
+  )
+}
+
+/**
+ * A lent connection being brought to a client's settings while the job it was lent for waits: not
+ * pipelined with the job, because if a setting fails the job must not run without it.
+ *
+ * @example
+ * const plan = planSettings(client.settings, conn)
+ * if (plan) apply.begin(job, conn, plan) // ... its ReadyForQuery: const done = apply.finish()
+ */
+export class SettingsApply<J> {
+  #job: J | null = null
+  #error: Error | null = null
+
+  /** The settings query runs (its answers are not the client's). */
+  get pending(): boolean {
+    return this.#job !== null
+  }
+
+  /** Sends `plan` on `conn`; `job` runs once it is done. */
+  begin(job: J, conn: SettingsCarrier & { write(bytes: Buffer): void }, plan: SettingsPlan): void {
+    this.#job = job
+    this.#error = null
+    conn.settings = plan.next
+    conn.write(plan.message)
+  }
+
+  /** The server refused a setting (the first error counts). */
+  failed(err: Error): void {
+    this.#error ??= err
+  }
+
+  /** The settings query's ReadyForQuery came: the waiting job, and the server's error if a setting failed. */
+  finish(): { readonly job: J; readonly error: Error | null } | null {
+    const job = this.#job
+    if (job === null) return null
+    this.#job = null
+    const error = this.#error
+    this.#error = null
+    return { job, error }
+  }
+
+  /** The connection is gone: nothing waits any more. */
+  reset(): void {
+    this.#job = null
+    this.#error = null
+  }
 }
