@@ -16,6 +16,7 @@ import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
 import { type AdminEngine, type PoolLike, type PoolStatsProvider, poolStatsOf } from './admin-engine.js'
 import type { AdminFleet } from './admin-fleet.js'
+import { NO_ROUTING_MAP, RoutingMapAdmin, type RoutingMapHost } from './admin-routing-map.js'
 import { applyControls, topologyView, validateControls } from './admin-views.js'
 import { dashboardHtml, tokenPromptHtml } from './dashboard-html.js'
 import { LagHistory } from './lag-history.js'
@@ -50,6 +51,8 @@ export interface StartAdminOptions {
    * reports the link to etcd.
    */
   fleet?: AdminFleet | null
+  /** With a sharded config: the face's routing-map host, served at /api/v1/routing-map (docs/sharding.md). */
+  routingMap?: RoutingMapHost | null
 }
 
 /** A running admin server. */
@@ -119,7 +122,12 @@ export async function startAdmin(options: StartAdminOptions): Promise<AdminServe
   const lagHistory = new LagHistory(engine)
   lagHistory.start()
   detach.push(() => lagHistory.stop())
-  const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, lagHistory, {
+  const routingMap = options.routingMap ? new RoutingMapAdmin(options.routingMap) : null
+  if (routingMap) {
+    routingMap.start()
+    detach.push(() => routingMap.close())
+  }
+  const api = new AdminApi(engine, metrics, decisions, logger, token, poolStats, lagHistory, routingMap, {
     ...options,
     ...(extraTopology ? { extraTopology } : {}),
     fleet,
@@ -157,6 +165,7 @@ class AdminApi {
   readonly #token: () => string | null | undefined
   readonly #poolStats: PoolStatsProvider | undefined
   readonly #lagHistory: LagHistory
+  readonly #routingMap: RoutingMapAdmin | null
   readonly #options: StartAdminOptions
 
   constructor(
@@ -167,8 +176,10 @@ class AdminApi {
     token: () => string | null | undefined,
     poolStats: PoolStatsProvider | undefined,
     lagHistory: LagHistory,
+    routingMap: RoutingMapAdmin | null,
     options: StartAdminOptions,
   ) {
+    this.#routingMap = routingMap
     this.#engine = engine
     this.#metrics = metrics
     this.#decisions = decisions
@@ -193,6 +204,9 @@ class AdminApi {
         res.setHeader('WWW-Authenticate', 'Bearer realm="freshet"')
         return send(res, 401, { error: 'missing or wrong bearer token' })
       }
+    }
+    if (path === '/api/v1/routing-map' || path.startsWith('/api/v1/routing-map/')) {
+      return this.#routingMapRequest(req, res, method, path)
     }
     switch (path) {
       case '/':
@@ -237,6 +251,22 @@ class AdminApi {
       default:
         return send(res, 404, { error: `no route ${path}` })
     }
+  }
+
+  async #routingMapRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string,
+  ): Promise<void> {
+    const id = path.length > '/api/v1/routing-map/'.length ? path.slice('/api/v1/routing-map/'.length) : null
+    const answer = this.#routingMap
+      ? await this.#routingMap.handle(method, id, () => readJson(req, res))
+      : NO_ROUTING_MAP
+    // readJson answered already (400 / 413) when the body was not JSON
+    if (res.headersSent) return
+    if (answer.allow) res.setHeader('Allow', answer.allow)
+    send(res, answer.status, answer.body)
   }
 
   async #only(

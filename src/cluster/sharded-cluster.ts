@@ -1,6 +1,7 @@
 // A real local sharded setup for tests and the sandbox: N shards (each a primary with streaming replicas)
 // and an aggregate PostgreSQL node whose partitioned tables reach every shard's rows through postgres_fdw.
 
+import { bucketSql } from '../core/shard/bucket-sql.js'
 import { ClusterError } from './cluster-error.js'
 import { ROLE_PASSWORDS } from './cluster-template.js'
 import { type ClusterNode, type LocalCluster, startCluster } from './local-cluster.js'
@@ -31,15 +32,7 @@ export interface LocalShard {
   readonly buckets: readonly [number, number]
 }
 
-// HASH_PARTITION_SEED and hash_combine64's constant (src/core/shard/pg-hash.ts), as SQL literals
-const SEED = '8816678312871386365'
-const GOLDEN = '5305509591434766563'
-const TWO64 = '18446744073709551616'
-const HASH_FN: Readonly<Record<ShardedKeyType, [string, string]>> = {
-  integer: ['bigint', 'hashint8extended'],
-  text: ['text', 'hashtextextended'],
-  uuid: ['uuid', 'uuid_hash_extended'],
-}
+const PG_TYPE: Readonly<Record<ShardedKeyType, string>> = { integer: 'bigint', text: 'text', uuid: 'uuid' }
 
 const ident = (name: string) => {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new ClusterError(`not a plain lower-case identifier: '${name}'`)
@@ -199,10 +192,10 @@ export function splitBuckets(buckets: number, n: number): [number, number][] {
 }
 
 async function prepareAggregate(agg: LocalCluster, shards: LocalShard[]): Promise<void> {
-  const fns = Object.values(HASH_FN).map(
-    ([pgType, fn]) =>
+  const fns = (Object.entries(PG_TYPE) as [ShardedKeyType, string][]).map(
+    ([type, pgType]) =>
       `CREATE FUNCTION freshet_bucket(k ${pgType}, buckets int) RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE
-         RETURN COALESCE(mod(mod(${fn}(k, ${SEED})::numeric + ${GOLDEN} + ${TWO64}, ${TWO64}), buckets)::int, 0);`,
+         RETURN ${bucketSql('k', type, 'buckets')};`,
   )
   const servers = shards.map((s) => {
     const p = s.cluster.primary
