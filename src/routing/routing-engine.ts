@@ -17,6 +17,7 @@ import type { RoutingContext, SessionView } from '../core/route/routing-context.
 import { shadowDecision } from '../core/route/shadow-decision.js'
 import { strictestRead } from '../core/route/strictest-read.js'
 import { withDecideNs } from '../core/route/with-decide-ns.js'
+import type { ShardDecision } from '../core/shard/shard-router.js'
 import { refuseUnroutedSharding } from '../core/shard/unrouted-sharding.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import type { TopologyView } from '../core/topology/node-state.js'
@@ -50,6 +51,8 @@ export interface DecideOptions {
   readonly wait?: boolean
   /** process.hrtime.bigint() when the statement arrived, so `decideNs` counts its classification too. */
   readonly started?: bigint
+  /** Sharded configs (ShardedRouting): the shard decision, carried on the Decision as `shard`. */
+  readonly shard?: ShardDecision
 }
 
 function isBatch(
@@ -246,7 +249,8 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     const batch = isBatch(statement) ? statement : null
     const c =
       batch === null ? (statement as Classification) : this.#strictest(batch, session, context, started)
-    const decision = this.#decide(c, session, context, started, dryRun)
+    const shard = options.shard
+    const decision = this.#decide(c, session, context, started, dryRun, shard)
     const routed: Routed = { decision, classification: c }
     if (dryRun) return routed
     const lsn = batch === null ? (c.hints.minLsn ?? context.minLsn) : decision.minLsn
@@ -270,7 +274,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
         return routed
       }
       const again = batch === null ? c : this.#strictest(batch, session, context, started)
-      const final = this.#decide(again, session, context, started, false)
+      const final = this.#decide(again, session, context, started, false, shard)
       this.emit('decision', final, again)
       return { decision: final, classification: again }
     })
@@ -294,6 +298,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     context: RoutingContext,
     started: bigint,
     dryRun: boolean,
+    shard?: ShardDecision,
   ): Decision {
     const topology = this.tracker.view()
     let d = this.#decider.decide(c, {
@@ -307,7 +312,7 @@ export class RoutingEngine extends EventEmitter<EngineEvents> {
     })
     // routing.shadow: decided and reported as configured, executed on the primary.
     if (this.#config.routing.shadow) d = shadowDecision(d, topology.primary)
-    return withDecideNs(d, Number(process.hrtime.bigint() - started))
+    return withDecideNs(d, Number(process.hrtime.bigint() - started), shard)
   }
 
   // Bound once: the decision input must not allocate closures per statement.

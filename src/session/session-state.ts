@@ -68,6 +68,12 @@ export class SessionState {
   #tierAtBegin: { readonly tier: string | undefined } | null = null
   /** SET LOCAL freshet.freshness in the open transaction: its value (undefined: the default), or null. */
   #localTier: { readonly tier: string | undefined } | null = null
+  /** SET freshet.shard_key (sharded configs: the session's key source, CONTRACT section 9). */
+  #shardKey: string | undefined
+  /** The shard key when the open transaction first changed it (restored by ROLLBACK), or null. */
+  #shardKeyAtBegin: { readonly key: string | undefined } | null = null
+  /** SET LOCAL freshet.shard_key in the open transaction, or null. */
+  #localShardKey: { readonly key: string | undefined } | null = null
   #token: string | undefined
   #lastWriteAt: number | undefined
   #view: SessionView | null = null
@@ -97,6 +103,14 @@ export class SessionState {
   set startupTier(tier: string | undefined) {
     this.#startupTier = tier === undefined ? undefined : tier.toLowerCase()
     this.sessionTier = this.#startupTier
+  }
+
+  /**
+   * The session's shard key (sharded configs): SET LOCAL freshet.shard_key in the open transaction, else
+   * SET freshet.shard_key; undefined after RESET or when never set. Kept as written (not lower-cased).
+   */
+  get shardKey(): string | undefined {
+    return this.#localShardKey !== null ? this.#localShardKey.key : this.#shardKey
   }
 
   /** The read-your-writes token (LSN of this session's last write), if any. */
@@ -238,6 +252,9 @@ export class SessionState {
     if (how === 'rollback' && this.#tierAtBegin !== null) this.#sessionTier = this.#tierAtBegin.tier
     this.#tierAtBegin = null
     this.#localTier = null
+    if (how === 'rollback' && this.#shardKeyAtBegin !== null) this.#shardKey = this.#shardKeyAtBegin.key
+    this.#shardKeyAtBegin = null
+    this.#localShardKey = null
     this.#view = null
   }
 
@@ -268,6 +285,10 @@ export class SessionState {
     const settings = c.settings
     if (!settings || !onlyFreshetSettings(c)) return null
     for (const s of settings) {
+      if (s.name === 'freshet.shard_key') {
+        this.#setShardKey(s.value ?? undefined, s.local, inTransaction)
+        continue
+      }
       if (s.name !== 'freshet.freshness') continue
       const tier = s.value === null ? this.#startupTier : s.value.toLowerCase()
       if (s.local) {
@@ -280,6 +301,16 @@ export class SessionState {
       this.#view = null
     }
     return settings[0]!.value === null && !settings[0]!.local ? 'RESET' : 'SET'
+  }
+
+  #setShardKey(key: string | undefined, local: boolean, inTransaction: boolean): void {
+    if (local) {
+      if (inTransaction) this.#localShardKey = { key }
+      return
+    }
+    if (inTransaction && this.#shardKeyAtBegin === null) this.#shardKeyAtBegin = { key: this.#shardKey }
+    this.#shardKey = key
+    this.#localShardKey = null
   }
 
   /**

@@ -2,17 +2,20 @@
 
 import type { FreshetConfigInput } from '../../src/core/config/schema.js'
 import type { FreshetPool } from '../../src/library/freshet-pool.js'
-import type { LocalCluster } from '../cluster/index.js'
+import type { LocalCluster, ShardedCluster } from '../cluster/index.js'
 import { eventually } from './eventually.js'
 
-/** A config for `cluster`, with test-friendly intervals; `patch` is merged one level deep. */
-export function configFor(cluster: LocalCluster, patch: Record<string, unknown> = {}): FreshetConfigInput {
+/**
+ * `nodes` (the `cluster` or `shards`/`sharding` keys, `engine`) plus test-friendly intervals and pools;
+ * `patch` is merged one level deep. One place for the settings every harness config shares.
+ */
+export function testConfig(
+  nodes: Record<string, unknown>,
+  patch: Record<string, unknown> = {},
+): FreshetConfigInput {
   const base: Record<string, unknown> = {
     version: 1,
-    cluster: {
-      primary: { name: cluster.primary.name, url: cluster.primary.url() },
-      replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
-    },
+    ...nodes,
     lag: { interval_ms: 100, heartbeat: { enabled: true, interval_ms: 100 } },
     // A reading is trusted for 3 x 100 ms + timeout_ms: generous, as CI machines run servers, clients
     // and browsers on 2 cores and a probe answer can be late.
@@ -34,6 +37,31 @@ export function configFor(cluster: LocalCluster, patch: Record<string, unknown> 
         : value
   }
   return base as FreshetConfigInput
+}
+
+/** A config for `cluster`, with test-friendly intervals; `patch` is merged one level deep. */
+export function configFor(cluster: LocalCluster, patch: Record<string, unknown> = {}): FreshetConfigInput {
+  const nodes = {
+    cluster: {
+      primary: { name: cluster.primary.name, url: cluster.primary.url() },
+      replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
+    },
+  }
+  return testConfig(nodes, patch)
+}
+
+/**
+ * A config for a harness sharded cluster: `sc.config()` (shards, and sharding with the tables defined so
+ * far) with test-friendly intervals; `patch` is merged one level deep (a `sharding` patch into the
+ * harness's sharding section).
+ * @example
+ * const pool = createPool(shardedConfigFor(sc, { routing: { unannotated: 'near_rt' } }))
+ */
+export function shardedConfigFor(
+  sc: ShardedCluster,
+  patch: Record<string, unknown> = {},
+): FreshetConfigInput {
+  return testConfig(sc.config(), patch)
 }
 
 /** Maps a server port (inet_server_port()) to the node name. */

@@ -3,6 +3,7 @@
 import { type MariadbCluster, startMariadbCluster } from '../../src/cluster/index.js'
 import type { FreshetConfigInput } from '../../src/core/config/schema.js'
 import { createMysqlPool, type MysqlPool } from '../../src/mysql/index.js'
+import { testConfig } from './cluster-config.js'
 import { eventually } from './eventually.js'
 
 /** A config for a MariaDB harness cluster, test-friendly intervals; `patch` merged one level deep. */
@@ -10,31 +11,14 @@ export function mariadbConfigFor(
   cluster: MariadbCluster,
   patch: Record<string, unknown> = {},
 ): FreshetConfigInput {
-  const base: Record<string, unknown> = {
-    version: 1,
+  const nodes = {
     engine: 'mysql',
     cluster: {
       primary: { name: 'primary', url: cluster.primary.url() },
       replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
     },
-    lag: { interval_ms: 100, heartbeat: { enabled: true, interval_ms: 100 } },
-    health: { interval_ms: 200, timeout_ms: 2000 },
-    circuit_breaker: { failure_threshold: 2, cooldown_ms: 1000 },
-    pools: {
-      primary: { min_idle: 1, max_active: 10, connection_timeout_ms: 5000 },
-      replicas: { min_idle: 1, max_active: 10, connection_timeout_ms: 5000 },
-      slow_start_ms: 0,
-    },
-    telemetry: { log_level: 'silent' },
   }
-  for (const [key, value] of Object.entries(patch)) {
-    const prev = base[key]
-    base[key] =
-      prev && typeof prev === 'object' && value && typeof value === 'object' && !Array.isArray(value)
-        ? { ...(prev as object), ...(value as object) }
-        : value
-  }
-  return base as FreshetConfigInput
+  return testConfig(nodes, patch)
 }
 
 /** Maps a server port (`SELECT @@port`) to the node name. */

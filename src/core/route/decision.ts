@@ -1,5 +1,7 @@
 // A routing decision: a frozen value that logs, the admin API, `explain` and metric labels print unchanged.
 
+import type { ShardDecision } from '../shard/shard-router.js'
+
 /**
  * Why a statement went where it went, in decision-order rank (CONTRACT section 3). Small and fixed so
  * it can be a metric label.
@@ -67,4 +69,9 @@ export interface Decision {
     readonly reason: DecisionReason
     readonly lagMs: number | null
   }
+  /**
+   * Sharded configs only: which shard served the statement and where its key came from (ShardedRouting).
+   * Absent for an unsharded config.
+   */
+  readonly shard?: ShardDecision
 }

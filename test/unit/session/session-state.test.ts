@@ -178,6 +178,29 @@ describe('SessionState', () => {
     assert.equal(s.sessionTier, 'near_rt')
   })
 
+  it('SET freshet.shard_key: kept as written, RESET forgets it, ROLLBACK undoes it, SET LOCAL lasts its transaction', () => {
+    const s = new SessionState()
+    assert.equal(s.shardKey, undefined)
+    assert.equal(s.consumeSettings(classifier.classify("SET freshet.shard_key = 'EU-42'")), 'SET')
+    assert.equal(s.shardKey, 'EU-42')
+    assert.equal(s.consumeSettings(classifier.classify('SET freshet.shard_key TO 7')), 'SET')
+    assert.equal(s.shardKey, '7')
+    assert.equal(s.consumeSettings(classifier.classify('RESET freshet.shard_key')), 'RESET')
+    assert.equal(s.shardKey, undefined)
+    s.consumeSettings(classifier.classify('SET freshet.shard_key = 1'))
+    s.setPinned('primary', true)
+    s.consumeSettings(classifier.classify('SET freshet.shard_key = 2'), true)
+    assert.equal(s.shardKey, '2')
+    s.applyPins([classifier.classify('ROLLBACK')], { before: 'T', after: 'I', failed: false })
+    assert.equal(s.shardKey, '1')
+    s.consumeSettings(classifier.classify('SET LOCAL freshet.shard_key = 3'), true)
+    assert.equal(s.shardKey, '3')
+    s.applyPins([classifier.classify('COMMIT')], { before: 'T', after: 'I', failed: false })
+    assert.equal(s.shardKey, '1')
+    // freshet.freshness is untouched by the shard key
+    assert.equal(s.sessionTier, undefined)
+  })
+
   it('RESET freshet.freshness returns to the startup tier', () => {
     const s = new SessionState()
     s.startupTier = 'EVENTUAL'
