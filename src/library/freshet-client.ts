@@ -116,26 +116,9 @@ export class FreshetClient extends EventEmitter {
     if (this.#released) return
     this.#released = true
     const pin = this.#pin
-    const inTransaction = this.#state.inTransaction
-    const held = this.#state.sessionPin
     this.#pin = null
-    this.#state.setPinned(null, false)
-    if (pin) {
-      pin.client.removeAllListeners('notification')
-      pin.client.removeAllListeners('notice')
-      // Closed rather than reused: a connection released with an error (pg's rule), one holding session
-      // state (temp tables, LISTEN, SET, advisory locks) or one left inside a transaction.
-      const reason = err
-        ? err === true
-          ? new Error('released with error')
-          : err
-        : held !== null
-          ? new Error(`session state (${held})`)
-          : inTransaction
-            ? new Error('released inside a transaction')
-            : undefined
-      pin.release(reason, reason !== undefined)
-    }
+    if (pin) this.#letGo(pin, err ? (err === true ? new Error('released with error') : err) : undefined)
+    else this.#state.setPinned(null)
   }
 
   async #run(query: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
@@ -187,7 +170,7 @@ export class FreshetClient extends EventEmitter {
     client.on('notice', (msg) => this.emit('notice', msg))
     const pin: Pin = { node: decision.target, client, release }
     this.#pin = pin
-    this.#state.setPinned(pin.node, false)
+    this.#state.setPinned(pin.node)
     return pin
   }
 
@@ -202,7 +185,8 @@ export class FreshetClient extends EventEmitter {
     const state = this.#state
     // Still decided (and reported) when pinned, so that logs, metrics and traces see pinned statements.
     const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext()).decision
-    const before = txStatusOf(pin.client)
+    // the session machine's record of the status (fed from pg's ReadyForQuery in #settle)
+    const before = state.txStatus
     const onPrimary = pool.engine.tracker.primary === pin.node
     let res: T
     const breaker = pool.engine.tracker.breaker(pin.node)
@@ -215,26 +199,27 @@ export class FreshetClient extends EventEmitter {
       // a failed string of several statements may have committed part of itself (the session rule)
       if (state.tokenDue(c, { before, after, failed: true, onPrimary }))
         await this.#recordWrite(pin).catch(() => {})
-      if (this.#pin === pin && !state.keepsConnection(after)) this.#unpin()
+      if (this.#pin === pin && !state.keepsConnection()) this.#unpin()
       throw err
     }
     const after = this.#settle(pin, c, text, before, false)
     // an autocommit write, or the COMMIT of a transaction that wrote: the token is the primary's LSN
     // now, read on the same connection
     if (state.tokenDue(c, { before, after, failed: false, onPrimary })) await this.#recordWrite(pin)
-    if (this.#pin === pin && !state.keepsConnection(after)) this.#unpin()
+    if (this.#pin === pin && !state.keepsConnection()) this.#unpin()
     return res
   }
 
   /**
-   * After a statement on a pinned connection: the session takes its pins, releases and transaction
-   * boundaries (each statement of a multi-statement string on its own); returns the status after it.
+   * After a statement on a pinned connection: the session takes the status pg's client last read from
+   * ReadyForQuery, then its pins, releases and transaction boundaries (each statement of a
+   * multi-statement string on its own); returns the status after it.
    */
   #settle(pin: Pin, c: Classification, text: string | null, before: TxStatus, failed: boolean): TxStatus {
     const after = txStatusOf(pin.client)
+    this.#state.ready(after)
     const engine = this.#pool.engine
     this.#state.applyPins(statementsForPins(c, text, engine, [c]), { before, after, failed })
-    this.#state.setPinned(pin.node, after !== 'I')
     return after
   }
 
@@ -247,10 +232,33 @@ export class FreshetClient extends EventEmitter {
     const pin = this.#pin
     if (!pin) return
     this.#pin = null
-    this.#state.setPinned(null, false)
+    this.#letGo(pin, undefined)
+  }
+
+  /**
+   * Gives the pinned connection back: reused, or closed when released with an error (pg's rule) or
+   * when the session machine says so (releaseConnection: open transaction, session state held or
+   * changed on it), the proxy's rule too.
+   */
+  #letGo(pin: Pin, err: Error | undefined): void {
+    const state = this.#state
+    const held = state.sessionPin
+    const inTransaction = state.inTransaction
+    const reuse = state.releaseConnection({ unknownState: err !== undefined })
     pin.client.removeAllListeners('notification')
     pin.client.removeAllListeners('notice')
-    pin.release()
+    const reason =
+      err ??
+      (reuse
+        ? undefined
+        : new Error(
+            held !== null
+              ? `session state (${held})`
+              : inTransaction
+                ? 'released inside a transaction'
+                : 'session state was made or released on it',
+          ))
+    pin.release(reason, reason !== undefined)
   }
 }
 

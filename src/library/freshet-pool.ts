@@ -23,7 +23,7 @@ import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/rou
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import { FleetMember } from '../fleet/fleet-member.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
-import { mayRetryOnPrimary, writes } from '../session/session-state.js'
+import { mayRetryOnPrimary, reusesConnection, touchesSessionState, writes } from '../session/session-state.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type ContextStore, currentContext, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
@@ -320,6 +320,7 @@ export class FreshetPool extends EventEmitter {
         query,
         values,
         decision.target === primary && writes(classification),
+        reusable(classification),
       )
     } catch (err) {
       const retry =
@@ -340,7 +341,7 @@ export class FreshetPool extends EventEmitter {
       )
       span.addEvent('freshet.retry', { 'freshet.failed_target': decision.target, 'freshet.target': primary })
       span.setAttribute('freshet.retried_on', primary)
-      return this.#runOn(primary, decision.tier, query, values, false)
+      return this.#runOn(primary, decision.tier, query, values, false, reusable(classification))
     }
   }
 
@@ -350,6 +351,7 @@ export class FreshetPool extends EventEmitter {
     query: string | pg.QueryConfig,
     values: unknown[] | undefined,
     captureLsn: boolean,
+    reuse: boolean,
   ): Promise<pg.QueryResult> {
     const { client, release } = await this.#pools.acquire(node, tier)
     const started = performance.now()
@@ -364,7 +366,8 @@ export class FreshetPool extends EventEmitter {
         // Same connection, right after the autocommit write: its LSN covers the write's commit record.
         this.recordWrite(this.config.consistency.causal ? await RoutingEngine.currentLsn(client) : null)
       }
-      release()
+      if (reuse) release()
+      else release(new Error('session state was made or released on it'), true)
       return res
     } catch (err) {
       reportOutcome(breaker, isConnectionError(err) ? 'connection_failed' : 'answered')
@@ -387,6 +390,19 @@ FreshetPool.prototype.query = pgQuery<FreshetPool>(
 // as a PoolConfig and opens its own pg.Pool to localhost). FreshetPool overrides every member they call;
 // pg.Pool.prototype's own prototype is EventEmitter's, so events behave the same.
 Object.setPrototypeOf(FreshetPool.prototype, pg.Pool.prototype)
+
+/**
+ * Whether pool.query's connection goes back to the pool after an autocommit statement: the session
+ * machine's rule (reusesConnection) for a session of that one statement.
+ */
+function reusable(c: Classification): boolean {
+  return reusesConnection({
+    txStatus: 'I',
+    sessionPin: null,
+    touched: touchesSessionState(c),
+    unknownState: false,
+  })
+}
 
 /** The later of two LSN tokens in text form (an unparsable one loses). */
 function laterLsn(a: string | undefined, b: string | undefined): string | undefined {

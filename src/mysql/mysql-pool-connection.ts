@@ -200,7 +200,8 @@ export class MysqlPoolConnection {
         if (onPrimary) this.#primary = null
         // the server connection is gone, and with it the transaction and the session state
         this.#state.clearSessionPin()
-        this.#state.setPinned(null, false)
+        this.#state.setPinned(null)
+        this.#state.ready('I')
       }
       throw err
     }
@@ -211,7 +212,9 @@ export class MysqlPoolConnection {
         borrowed = null
       }
       this.#txWrote = false
-      this.#state.setPinned(node, true)
+      this.#state.setPinned(node)
+      // MySQL has no ReadyForQuery: the BEGIN that succeeded is the status
+      this.#state.ready('T')
     } else if (action === 'commit' || action === 'rollback') {
       const wrote = this.#txWrote && action === 'commit'
       this.#endTransaction()
@@ -223,7 +226,7 @@ export class MysqlPoolConnection {
     if (c.pin !== undefined && onPrimary) {
       // MySQL keeps temporary tables, named locks and variables after a ROLLBACK: they hold at once
       this.#state.applyPins([c], { before: 'I', after: 'I', failed: false })
-      if (!this.#state.inTransaction) this.#state.setPinned(primary, false)
+      if (!this.#state.inTransaction) this.#state.setPinned(primary)
     }
     borrowed?.release()
     return res
@@ -235,7 +238,8 @@ export class MysqlPoolConnection {
     held?.conn.release()
     this.#txWrote = false
     const keep = this.#state.sessionPin !== null ? this.#pool.engine.tracker.primary : null
-    this.#state.setPinned(keep, false)
+    this.#state.setPinned(keep)
+    this.#state.ready('I')
   }
 
   async #recordWrite(conn: mysql.PoolConnection): Promise<void> {

@@ -21,7 +21,6 @@ import {
   type RawFrameHandler,
   readyForQuery,
   STARTUP_FRAME,
-  type TransactionStatus,
 } from '../protocol/index.js'
 import { SessionState } from '../session/session-state.js'
 import { failSpan, startStatementSpan } from '../telemetry/statement-span.js'
@@ -31,11 +30,11 @@ import { ClientStartup, type SessionPhase } from './client-startup.js'
 import { ClientTransport } from './client-transport.js'
 import { endSpan, type Job, JobAssembler } from './extended-batch.js'
 import { HiddenReply, pipelinesToken } from './hidden-reply.js'
-import { classifyJob, decideJob, statementsOf } from './job-routing.js'
+import { classifyJob, statementsOf } from './job-routing.js'
 import { answerOwnSettings } from './own-settings.js'
 import { ClientStatements } from './prepared-statements.js'
 import type { ProxyRuntime } from './proxy-runtime.js'
-import { type FailoverFacts, ReadFailover } from './read-failover.js'
+import { ReadFailover } from './read-failover.js'
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity } from './server-pool.js'
@@ -46,6 +45,7 @@ const HEADER_LENGTH = 5
 // ReadyForQuery status bytes
 const STATUS_IDLE = 0x49 // I
 const STATUS_IN_TX = 0x54 // T
+const WAIT = Object.freeze({ wait: true })
 // Jobs a pipelining client may queue before we stop reading from it.
 const MAX_QUEUED_JOBS = 256
 
@@ -71,7 +71,6 @@ export class ClientSession implements ServerSink {
   readonly #queue: Job[] = []
   #running: Job | null = null
   #conn: ServerConnection | null = null
-  #txStatus: TransactionStatus = 'I'
   #extendedOpen = false
   #skipUntilSync = false
   /** freshet's own statement on the connection (token fetch, settings): its answers are swallowed. */
@@ -191,7 +190,7 @@ export class ClientSession implements ServerSink {
       // an error ended this extended batch early: discard until Sync, then say ready
       if (job.syncs > 0) {
         this.#skipUntilSync = false
-        this.#client.write(readyForQuery(this.#txStatus))
+        this.#client.write(readyForQuery(this.state.txStatus))
       }
       this.#running = null
       return
@@ -199,7 +198,7 @@ export class ClientSession implements ServerSink {
     const engine = this.#rt.engine
     const reads = classifyJob(engine, job)
     const c = job.classification
-    const own = c === null ? null : answerOwnSettings(job, c, this.state, this.#txStatus)
+    const own = c === null ? null : answerOwnSettings(job, c, this.state)
     if (own !== null) {
       this.#client.write(own)
       this.#running = null
@@ -217,7 +216,9 @@ export class ClientSession implements ServerSink {
       this.#acquire(job, engine.tracker.primary)
       return
     }
-    const picked = decideJob(engine, this.#rt.config(), this.state, job, reads)
+    // waits, as the library does, when a replica must first replay a token (the session's or a
+    // MIN_LSN hint's): the engine's one rule (consistency.max_wait_for_sync_ms, then its fallback)
+    const picked = engine.decide(reads ?? c, this.state.view(), this.state.context(), WAIT)
     if ('then' in picked) {
       picked.then(
         ({ classification, decision }) => {
@@ -290,7 +291,7 @@ export class ClientSession implements ServerSink {
     endSpan(job, err ?? 'the server refused the login')
     if (err !== null) this.#client.write(errorResponse(errorFields(err)))
     if (job.kind === 'extended' && job.syncs === 0) this.#skipUntilSync = true
-    else this.#client.write(readyForQuery(this.#txStatus))
+    else this.#client.write(readyForQuery(this.state.txStatus))
     this.#running = null
     this.#next()
   }
@@ -298,40 +299,27 @@ export class ClientSession implements ServerSink {
   #send(job: Job, conn: ServerConnection): void {
     job.startedAt = performance.now()
     this.#rt.observer?.observeProxyRoutingLatency((job.startedAt - job.receivedAt) / 1000)
-    if (job.whole !== null) {
-      if (job.kind === 'simple') {
-        // a simple Query destroys the unnamed statement; a SQL PREPARE may first close a name it needs
-        if (this.#statements.beforeSimpleQuery(conn, job.classification?.prepare?.name)) {
-          conn.queue(job.whole)
-          conn.flush()
-        } else if (this.#tokenWithWrite(job.classification, conn)) {
-          // the token fetch goes out with the write: no extra round trip before the next statement
-          this.#hidden.sendWith(job.whole, conn)
-        } else conn.write(job.whole)
-      } else conn.write(job.whole)
-    } else {
+    const whole = job.whole
+    const c = job.classification
+    if (whole === null) {
       for (const item of job.items!) this.#statements.send(item, conn)
       conn.flush()
-    }
+    } else if (job.kind !== 'simple') conn.write(whole)
+    // a simple Query destroys the unnamed statement; a SQL PREPARE may first close a name it needs
+    else if (this.#statements.beforeSimpleQuery(conn, c?.prepare?.name)) {
+      conn.queue(whole)
+      conn.flush()
+    } else if (pipelinesToken(c, this.state, conn.node === this.#rt.engine.tracker.primary, this.#causal()))
+      this.#hidden.sendWith(whole, conn) // no extra round trip for the token before the next statement
+    else conn.write(whole)
     if (job.syncs === 0) {
       // a batch ended by Flush: the connection stays with us until a Sync comes back as ReadyForQuery
       endSpan(job, null)
-      for (const s of this.#ownStatements(job)) this.#unsynced.push(s)
+      for (const s of statementsOf(job, this.#one)) this.#unsynced.push(s)
       this.#extendedOpen = true
       this.#running = null
       this.#next()
     }
-  }
-
-  /** Whether the token fetch can go out with this simple query (see pipelinesToken). */
-  #tokenWithWrite(c: Classification | null, conn: ServerConnection): boolean {
-    const onPrimary = conn.node === this.#rt.engine.tracker.primary
-    const causal = this.#rt.config().consistency.causal
-    return pipelinesToken(c, {
-      onPrimary,
-      causal,
-      endsWrite: c !== null && this.state.endsWrite(c, this.#txStatus === 'I'),
-    })
   }
 
   // ---- server side -------------------------------------------------------------------------------
@@ -378,7 +366,8 @@ export class ClientSession implements ServerSink {
           break
         }
         const conn = this.#conn
-        const held = conn === null ? null : this.#failover.holds(job, conn.node, fields, fatal, this.#facts())
+        const held =
+          conn === null ? null : this.#failover.holds(job, conn.node, fields, fatal, this.#phase === 'ready')
         if (held !== null) {
           // nothing of the read reached the client (a RowDescription before the error goes too): it may move
           this.#output.drop()
@@ -423,8 +412,8 @@ export class ClientSession implements ServerSink {
   #ready(status: number): void {
     const job = this.#running
     const conn = this.#conn!
-    const before = this.#txStatus
-    this.#txStatus = status === STATUS_IDLE ? 'I' : status === STATUS_IN_TX ? 'T' : 'E'
+    // the session machine owns the transaction status; everything here reads it back from there
+    const before = this.state.ready(status === STATUS_IDLE ? 'I' : status === STATUS_IN_TX ? 'T' : 'E')
     this.#extendedOpen = false
     if (job === null) {
       this.#settle()
@@ -435,21 +424,14 @@ export class ClientSession implements ServerSink {
     const engine = this.#rt.engine
     engine.tracker.observeLatency(conn.node, performance.now() - job.startedAt)
     reportOutcome(engine.tracker.breaker(conn.node), 'answered')
-    let statements = this.#ownStatements(job)
+    let statements = statementsOf(job, this.#one)
     if (this.#unsynced.length > 0) {
       statements = [...this.#unsynced, ...statements]
       this.#unsynced.length = 0
     }
-    for (const s of statements) {
-      if (s.pin !== undefined || s.unpin !== undefined) {
-        // session state, or a DISCARD that dropped freshet's statements: never reuse this connection
-        conn.dirty = true
-        break
-      }
-    }
     const failed = job.failed || this.#unsyncedError
     this.#unsyncedError = false
-    const after = this.#txStatus
+    const after = this.state.txStatus
     this.state.applyPins(statements, { before, after, failed })
     const tokenDue = this.state.tokenDue(job.classification, {
       before,
@@ -458,19 +440,13 @@ export class ClientSession implements ServerSink {
       onPrimary: conn.node === engine.tracker.primary,
       functionCall: job.kind === 'function',
     })
-    this.#one.length = 0
     this.#statements.settle(conn.statements, job.failed)
     this.#running = null
-    const causal = this.#rt.config().consistency.causal
+    const causal = this.#causal()
     if (tokenDue && !causal) this.state.recordWrite(null)
     // the token fetch, or the answers of one sent with the write that did not end as expected
     if (this.#hidden.afterJob(conn, tokenDue && causal)) return
     this.#settle()
-  }
-
-  /** The statements a job ran, in order (see statementsOf); the one-statement list is reused. */
-  #ownStatements(job: Job): readonly Classification[] {
-    return statementsOf(this.#rt.engine, job, this.#one)
   }
 
   #hiddenDone(): void {
@@ -481,8 +457,7 @@ export class ClientSession implements ServerSink {
       const conn = this.#conn!
       if (applied.error === null) this.#send(applied.job, conn)
       else {
-        conn.dirty = true // what it has set is unknown now
-        this.#release(conn)
+        this.#release(conn, true) // what it has set is unknown now
         this.#failJob(applied.job, settingsNotApplied(applied.error))
       }
       return
@@ -495,12 +470,11 @@ export class ClientSession implements ServerSink {
   #settle(): void {
     const conn = this.#conn
     if (conn !== null) {
-      const keep = this.state.keepsConnection(this.#txStatus, {
+      const keep = this.state.keepsConnection({
         batchOpen: this.#extendedOpen,
         sessionMode: this.#rt.config().proxy.pool_mode === 'session',
       })
-      if (keep && !this.#draining) this.state.setPinned(conn.node, this.#txStatus !== 'I')
-      else if (keep && this.#draining && this.#txStatus !== 'I') this.state.setPinned(conn.node, true)
+      if (keep && (!this.#draining || this.state.inTransaction)) this.state.setPinned(conn.node)
       else this.#release(conn)
     }
     this.#next()
@@ -523,12 +497,12 @@ export class ClientSession implements ServerSink {
       return
     }
     const message = `freshet: lost the connection to ${conn.node}: ${err.message}`
-    if (this.#running !== null && this.#txStatus === 'I' && this.state.sessionPin === null) {
+    if (this.#running !== null && !this.state.inTransaction && this.state.sessionPin === null) {
       this.#resetServerState()
       if (this.#retryElsewhere(this.#running, conn.node, err)) return
     }
     this.#rt.log('warn', message, { node: conn.node })
-    if (this.#txStatus !== 'I' || this.state.sessionPin !== null) {
+    if (this.state.inTransaction || this.state.sessionPin !== null) {
       // the transaction or session state is gone with the server: the client must reconnect
       this.#terminate(SQLSTATE.FRESHET_NODE_UNAVAILABLE, message)
       return
@@ -537,6 +511,10 @@ export class ClientSession implements ServerSink {
     const job = this.#running
     if (job !== null) this.#failJob(job, new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', message))
     else this.#next()
+  }
+
+  #causal(): boolean {
+    return this.#rt.config().consistency.causal
   }
 
   /** Forgets what was in flight on a server connection that is gone. */
@@ -551,13 +529,9 @@ export class ClientSession implements ServerSink {
 
   /** Moves a read whose replica failed to the primary (see ReadFailover); false when it cannot move. */
   #retryElsewhere(job: Job, failed: string, err: unknown): boolean {
-    if (!this.#failover.allowed(job, failed, this.#facts())) return false
+    if (!this.#failover.allowed(job, failed, this.#phase === 'ready')) return false
     this.#acquire(job, this.#failover.move(job, failed, err))
     return true
-  }
-
-  #facts(): FailoverFacts {
-    return { ready: this.#phase === 'ready', idle: this.#txStatus === 'I' }
   }
 
   /**
@@ -573,10 +547,13 @@ export class ClientSession implements ServerSink {
     this.#retryElsewhere(job, conn.node, new Error(message))
   }
 
-  /** The held server connection goes back to the pool: this client is not pinned any more. */
-  #release(conn: ServerConnection): void {
+  /**
+   * The held server connection goes back to the pool, or is closed when the session machine says it
+   * is not reusable (releaseConnection); this client is held on no node after it.
+   */
+  #release(conn: ServerConnection, unknownState = false): void {
+    if (!this.state.releaseConnection({ unknownState })) conn.dirty = true
     this.#conn = null
-    this.state.setPinned(null, false)
     this.#rt.pool.release(conn)
   }
 
@@ -590,7 +567,7 @@ export class ClientSession implements ServerSink {
       return
     }
     if (this.#running === null && !this.#hidden.active && this.#conn === null) this.#next()
-    else if (this.#running === null && !this.#hidden.active && this.#txStatus === 'I') this.#settle()
+    else if (this.#running === null && !this.#hidden.active && !this.state.inTransaction) this.#settle()
   }
 
   #terminate(code: string, message: string): void {
@@ -614,7 +591,7 @@ export class ClientSession implements ServerSink {
     this.#conn = null
     if (conn !== null) {
       const busy = this.#running !== null || this.#hidden.active || this.#extendedOpen
-      if (busy || this.#txStatus !== 'I') conn.dirty = true
+      if (!this.state.releaseConnection({ unknownState: busy })) conn.dirty = true
       // the client is gone: stop its statement now rather than let the server finish it for nobody
       // (the backend would hold its locks and a server slot beyond max_active until then)
       if (busy) this.#rt.cancelServer(conn)

@@ -23,6 +23,12 @@ export interface Job {
   /** ReadyForQuery answers still expected (0 for a batch ended by Flush). */
   syncs: number
   classification: Classification | null
+  /**
+   * The statements the job runs, in order, when they are not just `classification`: a string of
+   * several statements that pins or releases (the split rule), a batch of several statements (one per
+   * Bind). Set at dispatch, where each statement is classified once; null otherwise.
+   */
+  statements: readonly Classification[] | null
   failed: boolean
   /** performance.now() when the message (or the batch's last message) arrived. */
   receivedAt: number
@@ -54,6 +60,7 @@ export function newJob(
     texts,
     syncs,
     classification: null,
+    statements: null,
     failed: false,
     receivedAt: performance.now(),
     startedAt: 0,

@@ -4,6 +4,7 @@
 
 import type { Classification } from '../core/classify/classification.js'
 import { query as queryMessage } from '../protocol/index.js'
+import type { SessionState } from '../session/session-state.js'
 import type { ServerConnection } from './server-connection.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -13,21 +14,23 @@ const CURRENT_LSN = queryMessage('SELECT pg_current_wal_lsn()::text')
 
 /**
  * Whether a simple query may carry the token fetch in the same write (no extra round trip): one
- * statement that ends a write (`endsWrite`: an autocommit write or the COMMIT of a transaction that
- * wrote), on the primary, with causal consistency on. Never COPY FROM: the server would take the fetch
- * as part of the copy data.
+ * statement that ends a write (the session's endsWrite: an autocommit write or the COMMIT of a
+ * transaction that wrote), on the primary, with causal consistency on. Never COPY FROM: the server
+ * would take the fetch as part of the copy data.
  *
  * @example
- * pipelinesToken(classify('INSERT INTO t VALUES (1)'), { onPrimary: true, causal: true, endsWrite: true }) // true
+ * pipelinesToken(classify('INSERT INTO t VALUES (1)'), state, true, true) // true
  */
 export function pipelinesToken(
   c: Classification | null,
-  facts: { readonly onPrimary: boolean; readonly causal: boolean; readonly endsWrite: boolean },
+  session: Pick<SessionState, 'endsWrite'>,
+  onPrimary: boolean,
+  causal: boolean,
 ): boolean {
-  if (c === null || c.statementCount !== 1 || !facts.causal || !facts.onPrimary) return false
+  if (c === null || c.statementCount !== 1 || !causal || !onPrimary) return false
   // an autocommit write the parser understood (never COPY FROM: see above)
   if (c.transaction === undefined && (c.kind !== 'write' || c.reason === 'copy_from')) return false
-  return facts.endsWrite
+  return session.endsWrite(c)
 }
 
 /**

@@ -10,7 +10,6 @@ import {
   noticeResponse,
   PARSE_COMPLETE,
   readyForQuery,
-  type TransactionStatus,
 } from '../protocol/index.js'
 import { localOutsideTransaction, onlyFreshetSettings, type SessionState } from '../session/session-state.js'
 import type { Job } from './extended-batch.js'
@@ -32,20 +31,15 @@ const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
  * @example
  * answerOwnSettings(job, classify("SET freshet.freshness = 'eventual'"), state, 'I') // CommandComplete SET, ReadyForQuery
  */
-export function answerOwnSettings(
-  job: Job,
-  c: Classification,
-  state: SessionState,
-  txStatus: TransactionStatus,
-): Buffer | null {
-  if (job.kind === 'extended')
-    return c.settings === undefined ? null : answerSettingsBatch(job, c, state, txStatus)
+export function answerOwnSettings(job: Job, c: Classification, state: SessionState): Buffer | null {
+  if (job.kind === 'extended') return c.settings === undefined ? null : answerSettingsBatch(job, c, state)
   if (job.kind !== 'simple') return null
-  const inTransaction = txStatus !== 'I'
-  const tag = state.consumeSettings(c, inTransaction)
+  // before consumeSettings: SET LOCAL outside a transaction does nothing
+  const warn = localOutsideTransaction(c, state.inTransaction)
+  const tag = state.consumeSettings(c)
   if (tag === null) return null
-  const done = Buffer.concat([commandComplete(tag), readyForQuery(txStatus)])
-  return localOutsideTransaction(c, inTransaction) ? Buffer.concat([SET_LOCAL_WARNING, done]) : done
+  const done = Buffer.concat([commandComplete(tag), readyForQuery(state.txStatus)])
+  return warn ? Buffer.concat([SET_LOCAL_WARNING, done]) : done
 }
 
 /**
@@ -54,12 +48,7 @@ export function answerOwnSettings(
  * Only a batch about that one statement qualifies (Parse, Bind, Describe, Execute of the portal it
  * binds, Sync, Flush); anything else in it and the batch goes to the server as it is (null).
  */
-function answerSettingsBatch(
-  job: Job,
-  c: Classification,
-  state: SessionState,
-  txStatus: TransactionStatus,
-): Buffer | null {
+function answerSettingsBatch(job: Job, c: Classification, state: SessionState): Buffer | null {
   const items = job.items!
   let bound = false
   for (const item of items) {
@@ -96,14 +85,12 @@ function answerSettingsBatch(
         if (item.statementTarget) out.push(NO_PARAMETERS)
         out.push(NO_DATA)
         break
-      case FrontendCode.Execute: {
-        const inTransaction = txStatus !== 'I'
-        if (localOutsideTransaction(c, inTransaction)) out.push(SET_LOCAL_WARNING)
-        out.push(commandComplete(state.consumeSettings(c, inTransaction)!))
+      case FrontendCode.Execute:
+        if (localOutsideTransaction(c, state.inTransaction)) out.push(SET_LOCAL_WARNING)
+        out.push(commandComplete(state.consumeSettings(c)!))
         break
-      }
       case FrontendCode.Sync:
-        out.push(readyForQuery(txStatus))
+        out.push(readyForQuery(state.txStatus))
         break
     }
   }

@@ -7,14 +7,6 @@ import { mayRetryOnPrimary, type SessionState } from '../session/session-state.j
 import type { Job } from './extended-batch.js'
 import type { ProxyRuntime } from './proxy-runtime.js'
 
-/** Where the client session is when a read fails. */
-export interface FailoverFacts {
-  /** The session serves statements (not logging in, not closed). */
-  readonly ready: boolean
-  /** The last ReadyForQuery said no transaction is open. */
-  readonly idle: boolean
-}
-
 /**
  * The retry rule of one client session (the session machine's mayRetryOnPrimary, plus what only the
  * proxy knows: a batch ended by Flush cannot move).
@@ -31,17 +23,20 @@ export class ReadFailover {
     this.#state = state
   }
 
-  /** Whether `job` may still run again on the primary after `failed` let it down. */
-  allowed(job: Job, failed: string, facts: FailoverFacts): boolean {
+  /**
+   * Whether `job` may still run again on the primary after `failed` let it down; `ready`: the session
+   * serves statements (not logging in, not closed).
+   */
+  allowed(job: Job, failed: string, ready: boolean): boolean {
     return (
-      facts.ready &&
+      ready &&
       job.syncs !== 0 &&
       mayRetryOnPrimary(job.classification, {
         failedNode: failed,
         primary: this.#rt.engine.tracker.primary,
         retried: job.retried,
         answered: job.answered,
-        inTransaction: !facts.idle || this.#state.inTransaction,
+        inTransaction: this.#state.inTransaction,
         pinned: this.#state.sessionPin !== null,
       })
     )
@@ -69,11 +64,11 @@ export class ReadFailover {
     node: string,
     fields: ErrorFields | null,
     fatal: boolean,
-    facts: FailoverFacts,
+    ready: boolean,
   ): 'lost' | 'conflict' | null {
     if (job.answered || node === this.#rt.engine.tracker.primary) return null
     if (fatal) return 'lost'
-    if (fields !== null && isRecoveryConflict(fields) && job.syncs === 1 && this.allowed(job, node, facts))
+    if (fields !== null && isRecoveryConflict(fields) && job.syncs === 1 && this.allowed(job, node, ready))
       return 'conflict'
     return null
   }

@@ -57,7 +57,8 @@ interface PendingPin {
  */
 export class SessionState {
   #pinnedNode: string | null = null
-  #inTransaction = false
+  /** The one record of the transaction status, fed from the server's ReadyForQuery (see ready()). */
+  #txStatus: TxStatus = 'I'
   /** Session state held on the server connection, oldest first. */
   readonly #pins = new Set<PinReason>()
   /** Pins and releases of the open transaction that COMMIT makes real and ROLLBACK drops, in order. */
@@ -79,6 +80,8 @@ export class SessionState {
   #view: SessionView | null = null
   /** The open transaction (or the statement running outside one) wrote on the primary. */
   #wrote = false
+  /** A statement on the connection held now made or released session state (see releaseConnection). */
+  #touched = false
   #context: RoutingContext | null = null
 
   /** The tier in effect: SET LOCAL in the open transaction, else SET freshet.freshness, else the startup tier. */
@@ -130,15 +133,36 @@ export class SessionState {
     return [...this.#pins]
   }
 
+  /** The transaction status the server last reported: 'I' idle, 'T' in a transaction, 'E' in a failed one. */
+  get txStatus(): TxStatus {
+    return this.#txStatus
+  }
+
+  /** A transaction is open (the last status was not idle). */
   get inTransaction(): boolean {
-    return this.#inTransaction
+    return this.#txStatus !== 'I'
+  }
+
+  /**
+   * The server's ReadyForQuery: the transaction status now (the proxy reads it off the wire, the
+   * library from pg's client, the MySQL face from the statements it ran). Returns the status before.
+   * The session owns the status; the faces read it back (`txStatus`, `inTransaction`).
+   * @example
+   * const before = state.ready('T') // after BEGIN
+   */
+  ready(status: TxStatus): TxStatus {
+    const before = this.#txStatus
+    if (status !== before) {
+      this.#txStatus = status
+      this.#view = null
+    }
+    return before
   }
 
   /** The node this session is held on (open transaction or session state), or null. */
-  setPinned(node: string | null, inTransaction: boolean): void {
-    if (node === this.#pinnedNode && inTransaction === this.#inTransaction) return
+  setPinned(node: string | null): void {
+    if (node === this.#pinnedNode) return
     this.#pinnedNode = node
-    this.#inTransaction = inTransaction
     this.#view = null
   }
 
@@ -161,6 +185,7 @@ export class SessionState {
     let aborted = before === 'E'
     for (let i = 0; i < statements.length; i++) {
       const c = statements[i]!
+      if (touchesSessionState(c)) this.#touched = true
       const many = c.transactions
       if (many !== undefined) {
         for (const t of many) {
@@ -279,9 +304,9 @@ export class SessionState {
    * As in PostgreSQL: RESET (or SET ... TO DEFAULT) returns to the startup tier; a SET inside a
    * transaction is undone by its ROLLBACK; SET LOCAL lasts until the transaction ends, and outside a
    * transaction it does nothing (PostgreSQL warns: see {@link localOutsideTransaction}).
-   * `inTransaction`: a transaction is open (default: as last seen by {@link setPinned}).
    */
-  consumeSettings(c: Classification, inTransaction = this.#inTransaction): 'SET' | 'RESET' | null {
+  consumeSettings(c: Classification): 'SET' | 'RESET' | null {
+    const inTransaction = this.inTransaction
     const settings = c.settings
     if (!settings || !onlyFreshetSettings(c)) return null
     for (const s of settings) {
@@ -340,39 +365,56 @@ export class SessionState {
    * Whether a statement about to run on the primary ends a write (an autocommit write, or the COMMIT
    * of a transaction that wrote), so its token fetch may be sent along with it.
    */
-  endsWrite(c: Classification, txIdle: boolean): boolean {
+  endsWrite(c: Classification): boolean {
     if (c.transaction !== undefined) return c.transaction.action === 'commit' && this.#wrote
-    return txIdle && writes(c)
+    return this.#txStatus === 'I' && writes(c)
   }
 
   /**
-   * Keep-or-release: the connection stays with the session while a transaction is open
-   * (`txStatus` not 'I'), while session state pins it, while an extended-protocol batch is open
+   * Keep-or-release: the connection stays with the session while a transaction is open (the last
+   * ReadyForQuery was not idle), while session state pins it, while an extended-protocol batch is open
    * (`batchOpen`, proxy) or in session pool mode (`sessionMode`, proxy).
    */
-  keepsConnection(txStatus: TxStatus, options: { batchOpen?: boolean; sessionMode?: boolean } = {}): boolean {
+  keepsConnection(options: { batchOpen?: boolean; sessionMode?: boolean } = {}): boolean {
     return (
-      txStatus !== 'I' ||
+      this.#txStatus !== 'I' ||
       this.sessionPin !== null ||
       options.batchOpen === true ||
       options.sessionMode === true
     )
   }
 
+  /**
+   * Return-or-close, asked by both faces when the session lets its connection go (see
+   * reusesConnection); forgets the connection: the session is held on no node after it.
+   * `unknownState`: the face cannot vouch for the connection (released with an error, in the middle
+   * of a statement, startup settings not applied).
+   * @example
+   * const reuse = state.releaseConnection({ unknownState: busy }) // false: close it
+   */
+  releaseConnection(options: { readonly unknownState?: boolean } = {}): boolean {
+    const reuse = reusesConnection({
+      txStatus: this.#txStatus,
+      sessionPin: this.sessionPin,
+      touched: this.#touched,
+      unknownState: options.unknownState === true,
+    })
+    this.#touched = false
+    this.setPinned(null)
+    return reuse
+  }
+
   /** The SessionView for the engine (cached until something changes). */
   view(): SessionView {
     if (this.#view) return this.#view
+    const inTransaction = this.inTransaction
     const pinReason: SessionView['pinReason'] =
-      this.#pinnedNode === null
-        ? null
-        : this.#inTransaction
-          ? 'transaction'
-          : (this.sessionPin ?? 'transaction')
+      this.#pinnedNode === null ? null : inTransaction ? 'transaction' : (this.sessionPin ?? 'transaction')
     const tier = this.sessionTier
     this.#view = Object.freeze({
       pinnedNode: this.#pinnedNode,
       pinReason,
-      inTransaction: this.#inTransaction,
+      inTransaction,
       ...(tier !== undefined ? { sessionTier: tier } : {}),
     })
     return this.#view
@@ -419,6 +461,29 @@ export function mayRetryOnPrimary(
     facts.inTransaction ||
     facts.pinned
   )
+}
+
+/** A statement that makes or releases session state (it pins or unpins). */
+export function touchesSessionState(c: Classification): boolean {
+  return c.pin !== undefined || c.unpin !== undefined
+}
+
+/**
+ * The rule for a connection a session lets go, the same in both faces: it goes back to the pool only
+ * when no transaction is open, no session state is held on it, no statement on it made or released
+ * session state (`touched`: a release such as RESET ALL or UNLISTEN * may not undo everything, and
+ * DISCARD ALL / DEALLOCATE ALL drop the prepared statements the pool's clients count on), and the
+ * face can vouch for its state; otherwise it is closed.
+ * @example
+ * reusesConnection({ txStatus: 'I', sessionPin: null, touched: false, unknownState: false }) // true
+ */
+export function reusesConnection(facts: {
+  readonly txStatus: TxStatus
+  readonly sessionPin: PinReason | null
+  readonly touched: boolean
+  readonly unknownState: boolean
+}): boolean {
+  return facts.txStatus === 'I' && facts.sessionPin === null && !facts.touched && !facts.unknownState
 }
 
 /** Whether a statement writes: one that needs the primary for what it does (a write, or unknown to the parser). */
