@@ -1,7 +1,7 @@
 // The schedule every node monitor shares (PostgreSQL and MySQL): probe at once on start, then on a
 // jittered interval (or sooner, when the engine asks near a tier bound), one probe in flight at a time.
 
-import type { NodeReading } from './node-monitor.js'
+import type { NodeReading } from './node-reading.js'
 
 /** What the loop needs to know of its monitor. */
 export interface ProbeLoopOptions {

@@ -6,8 +6,8 @@ import type { AdminServer } from '../admin/admin-server.js'
 import type { MariadbCluster } from '../cluster/mariadb-cluster.js'
 import { isFreshetError } from '../core/errors.js'
 import type { MysqlPool } from '../mysql/mysql-pool.js'
-import { chooseListen, formatDuration, type SandboxRequest, waitForSignal } from './sandbox.js'
 import { chooseConfigPath, removeSandboxConfig, writeSandboxConfig } from './sandbox-config.js'
+import { chooseListen, formatDuration, type SandboxRequest, waitForSignal } from './sandbox-support.js'
 
 /** The demo data, MariaDB dialect: accounts, orders and a ledger (the same tables as the PostgreSQL sandbox). */
 export const MARIADB_DEMO_SCHEMA = [

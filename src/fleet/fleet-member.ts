@@ -14,6 +14,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { FreshetError } from '../core/errors.js'
 import type { RoutingEngine } from '../routing/routing-engine.js'
 import { openFleetEtcd } from './etcd-client.js'
+import type { FleetInstanceState, FleetMemberEvents } from './fleet-member-state.js'
 import { attachFleetMetrics } from './fleet-metrics.js'
 import type {
   CommittedRecord,
@@ -36,28 +37,7 @@ export interface FleetMemberOptions {
   readonly env?: NodeJS.ProcessEnv
 }
 
-/** What /readyz, metrics and `config status` show about this instance's link to the fleet. */
-export interface FleetInstanceState {
-  readonly instance: string
-  readonly kind: InstanceKind
-  /** null until the first attempt finished. */
-  readonly etcd: 'connected' | 'unreachable' | 'unknown'
-  /** When the link last changed state (ISO time). */
-  readonly since: string | null
-  readonly last_error: string | null
-  readonly running_version: number
-  readonly committed_version: number | null
-  /** Where the running config came from at start: etcd, the local cache, or the config file. */
-  readonly started_from: 'etcd' | 'cache' | 'file' | null
-  readonly apply_error: string | null
-}
-
-export interface FleetMemberEvents {
-  applied: [version: number, source: 'etcd' | 'cache']
-  flag: [flag: ControlKey, from: boolean, to: boolean, setBy: string]
-  connection: [connected: boolean]
-  ack: [proposal: string, ok: boolean]
-}
+export type { FleetInstanceState, FleetMemberEvents } from './fleet-member-state.js'
 
 interface CacheFile {
   readonly version: number

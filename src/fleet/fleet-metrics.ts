@@ -1,8 +1,16 @@
 // Prometheus metrics of a fleet member, registered in the admin API's registry: the etcd link, the
 // committed and running versions, flag changes and acknowledgements.
 
+import type { EventEmitter } from 'node:events'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { FleetMember } from './fleet-member.js'
+import type { FleetInstanceState, FleetMemberEvents } from './fleet-member-state.js'
+
+/** What the metrics read of a fleet member (a FleetMember is one). */
+export interface FleetMetricsSource extends Pick<EventEmitter<FleetMemberEvents>, 'on' | 'off'> {
+  state(): FleetInstanceState
+  /** Events counted before the metrics were attached, by `kind:label`. */
+  counts(): ReadonlyMap<string, number>
+}
 
 /** Names this module registers (for docs/operations.md and tests). */
 export const FLEET_METRIC_NAMES = Object.freeze([
@@ -18,7 +26,7 @@ export const FLEET_METRIC_NAMES = Object.freeze([
  * @example
  * const detach = attachFleetMetrics(admin.metrics.registry, member)
  */
-export function attachFleetMetrics(registry: Registry, member: FleetMember): () => void {
+export function attachFleetMetrics(registry: Registry, member: FleetMetricsSource): () => void {
   const registers = [registry]
   new Gauge({
     name: 'freshet_fleet_etcd_connected',

@@ -2,29 +2,67 @@
 
 import { EventEmitter } from 'node:events'
 import { FreshetError } from '../core/errors.js'
-import type { MysqlPool, MysqlStatement } from './mysql-pool.js'
-import type { MysqlPoolConnection } from './mysql-pool-connection.js'
+import type { MysqlStatement } from './mysql-statement.js'
 
 type Callback = (err: Error | null, rows?: unknown, fields?: unknown) => void
 
-/** mysql2's callback Pool surface: getConnection(cb), query(sql, values?, cb), end(cb), events, promise(). */
-export interface CallbackPool {
+/**
+ * The promise connection a callback face wraps (a MysqlPoolConnection is one). Declared here, so that
+ * the faces depend on this file and not the other way round.
+ */
+export interface PromiseConnection {
+  query(statement: MysqlStatement, values?: unknown): Promise<[unknown, unknown]>
+  execute(statement: MysqlStatement, values?: unknown): Promise<[unknown, unknown]>
+  beginTransaction(): Promise<void>
+  commit(): Promise<void>
+  rollback(): Promise<void>
+  ping(): Promise<void>
+  release(): void
+  destroy(): void
+  end(): Promise<void>
+  escape(value: unknown): string
+  escapeId(value: string | string[]): string
+  format(sql: string, values?: unknown): string
+}
+
+/** The promise pool a callback face wraps (a MysqlPool is one). */
+export interface PromisePool {
+  getConnection(): Promise<{ readonly connection: CallbackConnection }>
+  query(statement: MysqlStatement, values?: unknown): Promise<[unknown, unknown]>
+  execute(statement: MysqlStatement, values?: unknown): Promise<[unknown, unknown]>
+  end(): Promise<void>
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  once(event: string, listener: (...args: unknown[]) => void): unknown
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown
+  escape(value: unknown): string
+  escapeId(value: string | string[]): string
+  format(sql: string, values?: unknown): string
+}
+
+/**
+ * mysql2's callback Pool surface: getConnection(cb), query(sql, values?, cb), end(cb), events, promise().
+ * `P`: the promise pool `promise()` returns (MysqlPool for freshet's).
+ */
+export interface CallbackPool<P extends PromisePool = PromisePool> {
   getConnection(cb: (err: Error | null, conn: CallbackConnection) => void): void
   query(statement: MysqlStatement, values?: unknown, cb?: Callback): void
   execute(statement: MysqlStatement, values?: unknown, cb?: Callback): void
   end(cb?: (err?: Error | null) => void): void
-  on(event: string, listener: (...args: unknown[]) => void): CallbackPool
-  once(event: string, listener: (...args: unknown[]) => void): CallbackPool
-  removeListener(event: string, listener: (...args: unknown[]) => void): CallbackPool
+  on(event: string, listener: (...args: unknown[]) => void): CallbackPool<P>
+  once(event: string, listener: (...args: unknown[]) => void): CallbackPool<P>
+  removeListener(event: string, listener: (...args: unknown[]) => void): CallbackPool<P>
   escape(value: unknown): string
   escapeId(value: string | string[]): string
   format(sql: string, values?: unknown): string
   /** The promise pool this face belongs to. */
-  promise(): MysqlPool
+  promise(): P
 }
 
-/** mysql2's callback PoolConnection surface (an EventEmitter, as TypeORM attaches an 'error' listener). */
-export interface CallbackConnection extends EventEmitter {
+/**
+ * mysql2's callback PoolConnection surface (an EventEmitter, as TypeORM attaches an 'error' listener).
+ * `C`: the promise connection `promise()` returns (MysqlPoolConnection for freshet's).
+ */
+export interface CallbackConnection<C extends PromiseConnection = PromiseConnection> extends EventEmitter {
   query(statement: MysqlStatement, values?: unknown, cb?: Callback): NoStream
   execute(statement: MysqlStatement, values?: unknown, cb?: Callback): NoStream
   beginTransaction(cb?: (err: Error | null) => void): void
@@ -37,7 +75,7 @@ export interface CallbackConnection extends EventEmitter {
   escape(value: unknown): string
   escapeId(value: string | string[]): string
   format(sql: string, values?: unknown): string
-  promise(): MysqlPoolConnection
+  promise(): C
 }
 
 /** What query() returns: mysql2's Query, of which only `stream()` is asked for (Kysely's streamQuery). */
@@ -78,8 +116,8 @@ function results(
  * @example
  * new Kysely({ dialect: new MysqlDialect({ pool: freshetPool.pool }) })
  */
-export function callbackPool(pool: MysqlPool): CallbackPool {
-  const face: CallbackPool = {
+export function callbackPool<P extends PromisePool>(pool: P): CallbackPool<P> {
+  const face: CallbackPool<P> = {
     getConnection: (cb) =>
       pool.getConnection().then(
         (conn) => cb(null, conn.connection),
@@ -116,8 +154,8 @@ export function callbackPool(pool: MysqlPool): CallbackPool {
 }
 
 /** The callback face of one checked-out connection. */
-export function callbackConnection(conn: MysqlPoolConnection): CallbackConnection {
-  const face = new EventEmitter() as CallbackConnection
+export function callbackConnection<C extends PromiseConnection>(conn: C): CallbackConnection<C> {
+  const face = new EventEmitter() as CallbackConnection<C>
   Object.assign(face, {
     query: (statement: MysqlStatement, values?: unknown, cb?: Callback) => {
       const [v, done] = args(values, cb)

@@ -7,19 +7,35 @@ import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import type { RoutingContext } from '../core/route/routing-context.js'
 import { currentContext } from '../library/context.js'
+import type { RoutingEngine } from '../routing/routing-engine.js'
 import { onlyFreshetSettings, SessionState } from '../session/session-state.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type CallbackConnection, callbackConnection } from './callback-api.js'
 import { isMysqlConnectionError } from './mysql-node-pools.js'
 import {
-  type MysqlPool,
   type MysqlResult,
   type MysqlStatement,
   okResult,
   type RunMethod,
   runStatement,
   sqlOf,
-} from './mysql-pool.js'
+} from './mysql-statement.js'
+
+/**
+ * What a checked-out connection needs from the pool that made it. Declared here, so that the pool
+ * depends on the connection and not the other way round (a MysqlPool is one).
+ */
+export interface ConnectionPool {
+  readonly engine: RoutingEngine
+  routingContext(): RoutingContext
+  recordWrite(token: string | null): void
+  acquire(node: string): Promise<mysql.PoolConnection>
+  tokenAfterWrite(conn: mysql.PoolConnection): Promise<string | null>
+  query(statement: MysqlStatement, values?: unknown): Promise<MysqlResult>
+  escape(value: unknown): string
+  escapeId(value: string | string[]): string
+  format(sql: string, values?: unknown): string
+}
 
 /**
  * mysql2/promise's PoolConnection surface over freshet's session machine (src/session): each statement
@@ -33,7 +49,7 @@ import {
  * see the statements before them. Reads on replicas borrow a replica connection per statement.
  */
 export class MysqlPoolConnection {
-  readonly #pool: MysqlPool
+  readonly #pool: ConnectionPool
   readonly #state = new SessionState()
   /** The primary connection, from its first use until release. */
   #primary: { readonly node: string; readonly conn: mysql.PoolConnection } | null = null
@@ -42,10 +58,10 @@ export class MysqlPoolConnection {
   /** The open transaction wrote on the primary: COMMIT fetches a token. */
   #txWrote = false
   #released = false
-  #callback: CallbackConnection | null = null
+  #callback: CallbackConnection<MysqlPoolConnection> | null = null
 
   /** @internal use pool.getConnection() */
-  constructor(pool: MysqlPool) {
+  constructor(pool: ConnectionPool) {
     this.#pool = pool
   }
 
@@ -60,7 +76,7 @@ export class MysqlPoolConnection {
   }
 
   /** The callback-style face of this connection (mysql2's core PoolConnection). */
-  get connection(): CallbackConnection {
+  get connection(): CallbackConnection<MysqlPoolConnection> {
     this.#callback ??= callbackConnection(this)
     return this.#callback
   }

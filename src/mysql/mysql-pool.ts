@@ -23,15 +23,16 @@ import type { MysqlDialect } from './mysql-classifier.js'
 import { gtidAfterWrite, MysqlDriver } from './mysql-driver.js'
 import { isMysqlConnectionError, MysqlNodePools, type MysqlPoolExtras } from './mysql-node-pools.js'
 import { MysqlPoolConnection } from './mysql-pool-connection.js'
+import {
+  type MysqlResult,
+  type MysqlStatement,
+  okResult,
+  type RunMethod,
+  runStatement,
+  sqlOf,
+} from './mysql-statement.js'
 
-/** A statement in any of mysql2's forms: SQL text, or options with `sql` (and rowsAsArray, nestTables ...). */
-export type MysqlStatement = string | (mysql.QueryOptions & { sql: string })
-
-/** What mysql2/promise resolves a statement with: rows (or a ResultSetHeader) and field packets. */
-export type MysqlResult = [unknown, mysql.FieldPacket[] | undefined]
-
-/** mysql2's two ways to run a statement: client-side formatting, or a server-side prepared statement. */
-export type RunMethod = 'query' | 'execute'
+export type { MysqlResult, MysqlStatement } from './mysql-statement.js'
 
 export interface CreateMysqlPoolOptions {
   /** The server family: its grammar, status statements and GTID functions. Default 'mariadb'. */
@@ -40,27 +41,6 @@ export interface CreateMysqlPoolOptions {
   mysql?: MysqlPoolExtras
   /** Environment for ${VAR} substitution; default process.env. */
   env?: NodeJS.ProcessEnv
-}
-
-/** The text of a statement in any of mysql2's call forms. */
-export function sqlOf(statement: MysqlStatement): string {
-  return typeof statement === 'string' ? statement : statement.sql
-}
-
-/** mysql2's OK result for a statement freshet answers itself (`SET @freshet_freshness = ...`). */
-export function okResult(): MysqlResult {
-  return [
-    {
-      fieldCount: 0,
-      affectedRows: 0,
-      insertId: 0,
-      info: '',
-      serverStatus: 2,
-      warningStatus: 0,
-      changedRows: 0,
-    },
-    undefined,
-  ]
 }
 
 /**
@@ -77,7 +57,7 @@ export class MysqlPool extends EventEmitter {
   readonly #ready: Promise<void>
   #isReady = false
   readonly #globalWrites: WriteState = {}
-  #callback: CallbackPool | null = null
+  #callback: CallbackPool<MysqlPool> | null = null
   #ending = false
   #ended = false
 
@@ -147,7 +127,7 @@ export class MysqlPool extends EventEmitter {
   }
 
   /** The callback-style face (mysql2's core Pool): for Kysely's MysqlDialect, Knex, TypeORM. */
-  get pool(): CallbackPool {
+  get pool(): CallbackPool<MysqlPool> {
     this.#callback ??= callbackPool(this)
     return this.#callback
   }
@@ -332,19 +312,6 @@ function unsupportedKeys(config: FreshetConfig): { path: string; message: string
   if (Object.keys(config.pools.tier_budgets).length > 0)
     out.push({ path: 'pools.tier_budgets', message: later })
   return out
-}
-
-/** Runs a statement on a mysql2 connection with query() or execute(). */
-export function runStatement(
-  conn: mysql.PoolConnection,
-  method: RunMethod,
-  statement: MysqlStatement,
-  values: unknown,
-): Promise<unknown> {
-  const args = values === undefined ? [statement] : [statement, values]
-  return method === 'execute'
-    ? (conn.execute as (...a: unknown[]) => Promise<unknown>)(...args)
-    : (conn.query as (...a: unknown[]) => Promise<unknown>)(...args)
 }
 
 /**
