@@ -10,11 +10,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { freePort } from '../src/cluster/free-port.js'
 import { startCluster } from '../src/cluster/index.js'
 import { median, printTable } from './bench-util.js'
 import { treeCpuSeconds } from './e2e-cpu.js'
-import { spawnServer, stopChild, waitForPort } from './routers/router.js'
+import { pgbench } from './pgbench-run.js'
+import { freshetProxySetup } from './routers/freshet-proxy.js'
 
 const { values } = parseArgs({
   options: {
@@ -43,33 +43,6 @@ type Side = keyof typeof trees
 interface Sample {
   tps: number
   cpuUsPerTx: number
-}
-
-function pgbench(port: number, args: string[]): Promise<{ tps: number; transactions: number }> {
-  return new Promise((resolvePromise, reject) => {
-    const env = {
-      ...process.env,
-      PGHOST: '127.0.0.1',
-      PGPORT: String(port),
-      PGUSER: 'postgres',
-      PGPASSWORD: 'x',
-    }
-    const child = spawn('pgbench', [...args, 'freshet'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d) => {
-      out += d
-    })
-    child.stderr.on('data', (d) => {
-      out += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const tps = /tps = ([\d.]+)/.exec(out)
-      const done = /number of transactions actually processed: (\d+)/.exec(out)
-      if (code !== 0 || (!tps && !args.includes('-i'))) reject(new Error(`pgbench ${args.join(' ')}: ${out}`))
-      else resolvePromise({ tps: Number(tps?.[1] ?? 0), transactions: Number(done?.[1] ?? 0) })
-    })
-  })
 }
 
 // The library loop, written into each tree so that it imports that tree's createPool.
@@ -133,30 +106,9 @@ try {
   await pgbench(cluster.primary.port, ['-i', '-s', '1', '-q'])
   await cluster.waitForCatchUp()
   for (const side of Object.keys(trees) as Side[]) {
-    const port = await freePort()
-    const config = {
-      version: 1,
-      cluster: {
-        primary: { name: cluster.primary.name, url: cluster.primary.url() },
-        replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
-      },
-      pools: { primary: { min_idle: 5, max_active: 20 }, replicas: { min_idle: 5, max_active: 20 } },
-      proxy: { listen: `127.0.0.1:${port}`, pool_mode: 'transaction', auth: { type: 'trust' } },
-      admin: { listen: `127.0.0.1:${await freePort()}` },
-      telemetry: { log_level: 'warn', log_sampling_rate: 0 },
-    }
-    const file = join(dir, `${side}.json`)
-    writeFileSync(file, JSON.stringify(config))
-    const log = join(dir, `${side}.log`)
     const main = join(trees[side], 'bench', 'routers', 'freshet-proxy-main.ts')
-    const child = spawnServer(
-      process.execPath,
-      ['--import', 'tsx', main, 'proxy', '--config', file],
-      log,
-      false,
-    )
-    await waitForPort(port, child, log, 30_000)
-    proxies.push({ side, port, pid: child.pid!, stop: () => stopChild(child, 'SIGTERM') })
+    const running = await freshetProxySetup({ name: side, main }).start(cluster, dir)
+    proxies.push({ side, port: running.port, pid: running.pid!, stop: () => running.stop() })
     if (!values['no-library']) writeFileSync(join(trees[side], 'bench', '.compare-commits-loop.mts'), LOOP)
   }
   for (const mode of modes) {

@@ -14,6 +14,7 @@ import { startProxy } from '../src/cli/proxy.js'
 import { startCluster } from '../src/cluster/index.js'
 import { benchEngine } from './bench-util.js'
 import { treeCpuSeconds } from './e2e-cpu.js'
+import { pgbench, type Run } from './pgbench-run.js'
 import { pgbouncer } from './routers/pgbouncer.js'
 import type { RunningRouter } from './routers/router.js'
 
@@ -31,48 +32,6 @@ const { values } = parseArgs({
     profile: { type: 'string' },
   },
 })
-
-interface Run {
-  tps: number
-  transactions: number
-  /** pgbench's mean latency, µs */
-  latencyUs: number
-}
-
-function pgbench(port: number, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = {
-      ...process.env,
-      PGHOST: '127.0.0.1',
-      PGPORT: String(port),
-      PGUSER: 'postgres',
-      PGPASSWORD: 'x',
-    }
-    const child = spawn('pgbench', [...args, 'freshet'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => {
-      out += d
-    })
-    child.stderr.on('data', (d) => {
-      err += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const tps = /tps = ([\d.]+)/.exec(out)
-      const done = /number of transactions actually processed: (\d+)/.exec(out)
-      const lat = /latency average = ([\d.]+) ms/.exec(out)
-      if (code !== 0 || (!tps && !args.includes('-i')))
-        reject(new Error(`pgbench ${args.join(' ')} failed: ${err || out}`))
-      else
-        resolve({
-          tps: Number(tps?.[1] ?? 0),
-          transactions: Number(done?.[1] ?? 0),
-          latencyUs: Number(lat?.[1] ?? 0) * 1000,
-        })
-    })
-  })
-}
 
 function median(xs: number[]): number {
   if (xs.length === 0) return Number.NaN

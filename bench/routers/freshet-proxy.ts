@@ -19,6 +19,8 @@ export interface FreshetProxyOptions {
   poolSize?: number
   /** Extra `routing.tiers` entries, e.g. for the lag run. */
   tiers?: Record<string, unknown>
+  /** The CLI entry to run (default this tree's freshet-proxy-main.ts; another tree's to compare commits). */
+  main?: string
 }
 
 export function freshetProxySetup(opts: FreshetProxyOptions = {}): RouterSetup {
@@ -52,7 +54,7 @@ export function freshetProxySetup(opts: FreshetProxyOptions = {}): RouterSetup {
       const log = join(dir, 'proxy.log')
       const child = spawnServer(
         process.execPath,
-        ['--import', 'tsx', MAIN, 'proxy', '--config', file],
+        ['--import', 'tsx', opts.main ?? MAIN, 'proxy', '--config', file],
         log,
         false,
       )

@@ -17,14 +17,6 @@ import {
   waitForSignal,
 } from './sandbox-support.js'
 
-export {
-  chooseListen,
-  formatDuration,
-  parseDuration,
-  type SandboxRequest,
-  waitForSignal,
-} from './sandbox-support.js'
-
 /** One command-line option: its parseArgs spec, its help, and how its value fills the request. */
 export interface SandboxOption {
   readonly name: string
