@@ -90,17 +90,12 @@ export function contextFromHeaders(
 }
 
 /**
- * The token a scope hands on: the later of the token it received and the LSN of its own last write.
+ * The token a scope hands on: the later of the token it received and the token of its own last write.
  * @example
- * tokenOf({ minLsn: '0/10', writes: { lsn: '0/20' } }) // '0/20'
+ * tokenOf(currentContext()) // '0/20' after a write at 0/20 in a scope given '0/10'
  */
 export function tokenOf(store: ContextStore | undefined): string | undefined {
-  if (!store) return undefined
-  const own = store.writes.lsn
-  const given = store.minLsn
-  if (!own) return given
-  if (!given) return own
-  return laterToken(own, given)
+  return store?.writes.tokens.minToken(store.minLsn)
 }
 
 /** The route hint a scope hands on: `primary` under withPrimary, else its tier. */

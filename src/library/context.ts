@@ -1,19 +1,24 @@
 // Request-scoped routing context on AsyncLocalStorage: freshness tiers, primary overrides and
-// read-your-writes tokens follow the async call chain without being passed around.
+// read-your-writes tokens follow the async call chain without being passed around. The token store
+// itself is the session machine's (src/session/token-store.ts); this is only where it lives.
 
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { TokenStore } from '../session/token-store.js'
 
 /**
  * What a scope has written: shared by a scope and the freshness()/withPrimary() scopes nested in it, so a
  * write anywhere inside a request is visible to `lastWriteToken()` anywhere in that request.
  */
 export interface WriteState {
-  /** The primary's WAL LSN after this scope's last write (read-your-writes token). */
-  lsn?: string
-  /** Epoch ms of the last write (consistency.sticky_after_write_ms). */
-  at?: number
+  /** The read-your-writes token of the scope's last write and its time (the session machine's store). */
+  readonly tokens: TokenStore
   /** Tables written recently (development guard): name -> epoch ms. */
   tables?: Map<string, number>
+}
+
+/** A scope's write state before it wrote anything. */
+export function newWriteState(): WriteState {
+  return { tokens: new TokenStore() }
 }
 
 /** One scope's routing context. Child scopes copy their parent's and override. */
@@ -40,7 +45,8 @@ export function currentContext(): ContextStore | undefined {
  */
 export function runInContext<T>(patch: Partial<ContextStore>, fn: () => T): T {
   const parent = storage.getStore()
-  return storage.run({ writes: {}, ...parent, ...patch }, () => startInScope(fn()))
+  const writes = patch.writes ?? parent?.writes ?? newWriteState()
+  return storage.run({ ...parent, ...patch, writes }, () => startInScope(fn()))
 }
 
 /**
@@ -90,5 +96,5 @@ export function readYourWrites<T>(token: string | null | undefined, fn: () => T)
  * Middleware uses it so `lastWriteToken()` answers for exactly this request.
  */
 export function withScope<T>(fn: () => T, patch: Partial<ContextStore> = {}): T {
-  return runInContext({ ...patch, writes: {} }, fn)
+  return runInContext({ ...patch, writes: newWriteState() }, fn)
 }

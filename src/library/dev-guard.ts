@@ -2,7 +2,7 @@
 
 import type { Classification } from '../core/classify/classification.js'
 import type { Decision } from '../core/route/decision.js'
-import { currentContext, type WriteState } from './context.js'
+import { currentContext, newWriteState, type WriteState } from './context.js'
 
 /** The part of a FreshetPool the guard uses: its decisions in, its 'log' and 'warning' events out. */
 export interface GuardedPool {
@@ -55,7 +55,7 @@ export function installDevGuard(pool: GuardedPool, options: DevGuardOptions = {}
   const now = options.now ?? Date.now
   const warned = new Set<string>()
   // Writes made outside any scope (scripts): the pool's own fallback state is private, so keep one here.
-  const unscoped: WriteState = {}
+  const unscoped: WriteState = newWriteState()
 
   const onDecision = (d: Decision, c: Classification) => {
     if (d.target === null || c.tables.length === 0) return

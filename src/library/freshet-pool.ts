@@ -16,7 +16,6 @@ import type { Classification } from '../core/classify/classification.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig, FreshetConfigInput } from '../core/config/schema.js'
 import { FreshetError, NodeUnavailableError } from '../core/errors.js'
-import { parseLsn } from '../core/lsn.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/route/routing-context.js'
@@ -25,7 +24,7 @@ import { FleetMember } from '../fleet/fleet-member.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
 import { mayRetryOnPrimary, reusesConnection, touchesSessionState, writes } from '../session/session-state.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
-import { type ContextStore, currentContext, type WriteState } from './context.js'
+import { type ContextStore, currentContext, newWriteState, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
 import { FreshetClient } from './freshet-client.js'
 import { failSubmittable, type PgQueryOverloads, pgQuery } from './pg-query.js'
@@ -76,7 +75,7 @@ export class FreshetPool extends EventEmitter {
   /** Set once #ready resolved, so the hot path skips an await. */
   #isReady = false
   /** Write state used when a query runs outside any freshet scope (scripts, jobs). */
-  readonly #globalWrites: WriteState = {}
+  readonly #globalWrites: WriteState = newWriteState()
   #ending = false
   #ended = false
 
@@ -214,7 +213,7 @@ export class FreshetPool extends EventEmitter {
 
   /** The read-your-writes token (primary WAL LSN) of the current context's last write, or null. */
   lastWriteToken(): string | null {
-    return this.#writes().lsn ?? null
+    return this.#writes().tokens.token ?? null
   }
 
   /**
@@ -251,21 +250,20 @@ export class FreshetPool extends EventEmitter {
   /** @internal The routing context of the current async scope. */
   routingContext(): RoutingContext {
     const store: ContextStore | undefined = currentContext()
-    const writes = store?.writes ?? this.#globalWrites
-    const minLsn = laterLsn(store?.minLsn, writes.lsn)
+    const tokens = (store?.writes ?? this.#globalWrites).tokens
+    const minLsn = tokens.minToken(store?.minLsn)
+    const at = tokens.lastWriteAt
     return {
       ...(store?.tier !== undefined ? { tier: store.tier } : {}),
       ...(store?.primary ? { primary: true } : {}),
       ...(minLsn ? { minLsn } : {}),
-      ...(writes.at !== undefined ? { lastWriteAt: writes.at } : {}),
+      ...(at !== undefined ? { lastWriteAt: at } : {}),
     }
   }
 
   /** @internal Records a write of the current scope: token and time. */
   recordWrite(lsn: string | null): void {
-    const writes = this.#writes()
-    writes.at = Date.now()
-    if (lsn) writes.lsn = laterLsn(writes.lsn, lsn)
+    this.#writes().tokens.record(lsn)
   }
 
   /** @internal Checks out a connection on a node (client pins). */
@@ -402,13 +400,6 @@ function reusable(c: Classification): boolean {
     touched: touchesSessionState(c),
     unknownState: false,
   })
-}
-
-/** The later of two LSN tokens in text form (an unparsable one loses). */
-function laterLsn(a: string | undefined, b: string | undefined): string | undefined {
-  if (!a) return b
-  if (!b) return a
-  return (parseLsn(a) ?? -1n) >= (parseLsn(b) ?? -1n) ? a : b
 }
 
 function isValidated(config: FreshetConfig | FreshetConfigInput): config is FreshetConfig {

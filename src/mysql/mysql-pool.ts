@@ -10,12 +10,11 @@ import { engineOf } from '../core/config/engine-schema.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig, FreshetConfigInput } from '../core/config/schema.js'
 import { ConfigError, FreshetError, NodeUnavailableError } from '../core/errors.js'
-import { laterToken } from '../core/read-token.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/route/routing-context.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
-import { type ContextStore, currentContext, type WriteState } from '../library/context.js'
+import { type ContextStore, currentContext, newWriteState, type WriteState } from '../library/context.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type CallbackPool, callbackPool } from './callback-api.js'
@@ -56,7 +55,7 @@ export class MysqlPool extends EventEmitter {
   readonly #discovery: ReplicaDiscovery
   readonly #ready: Promise<void>
   #isReady = false
-  readonly #globalWrites: WriteState = {}
+  readonly #globalWrites: WriteState = newWriteState()
   #callback: CallbackPool<MysqlPool> | null = null
   #ending = false
   #ended = false
@@ -161,7 +160,7 @@ export class MysqlPool extends EventEmitter {
 
   /** The read-your-writes token (a GTID position) of the current context's last write, or null. */
   lastWriteToken(): string | null {
-    return this.#writes().lsn ?? null
+    return this.#writes().tokens.token ?? null
   }
 
   /** Where a statement would go now and why, without running it. */
@@ -190,21 +189,20 @@ export class MysqlPool extends EventEmitter {
   /** @internal The routing context of the current async scope. */
   routingContext(): RoutingContext {
     const store: ContextStore | undefined = currentContext()
-    const writes = store?.writes ?? this.#globalWrites
-    const minLsn = laterToken(store?.minLsn, writes.lsn)
+    const tokens = (store?.writes ?? this.#globalWrites).tokens
+    const minLsn = tokens.minToken(store?.minLsn)
+    const at = tokens.lastWriteAt
     return {
       ...(store?.tier !== undefined ? { tier: store.tier } : {}),
       ...(store?.primary ? { primary: true } : {}),
       ...(minLsn ? { minLsn } : {}),
-      ...(writes.at !== undefined ? { lastWriteAt: writes.at } : {}),
+      ...(at !== undefined ? { lastWriteAt: at } : {}),
     }
   }
 
   /** @internal Records a write of the current scope: token and time. */
   recordWrite(token: string | null): void {
-    const writes = this.#writes()
-    writes.at = Date.now()
-    if (token) writes.lsn = laterToken(writes.lsn, token)
+    this.#writes().tokens.record(token)
   }
 
   /** @internal A connection on a node. */

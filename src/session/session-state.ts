@@ -2,6 +2,7 @@
 
 import type { Classification, PinReason, TransactionAction } from '../core/classify/classification.js'
 import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
+import { TokenStore } from './token-store.js'
 
 /** The freshet setting namespace: consumed by freshet, never sent to PostgreSQL. */
 const FRESHET_SETTING = /^freshet\./
@@ -75,8 +76,8 @@ export class SessionState {
   #shardKeyAtBegin: { readonly key: string | undefined } | null = null
   /** SET LOCAL freshet.shard_key in the open transaction, or null. */
   #localShardKey: { readonly key: string | undefined } | null = null
-  #token: string | undefined
-  #lastWriteAt: number | undefined
+  /** The read-your-writes token store (the library keeps the same kind per async scope). */
+  readonly #tokens = new TokenStore()
   #view: SessionView | null = null
   /** The open transaction (or the statement running outside one) wrote on the primary. */
   #wrote = false
@@ -118,7 +119,7 @@ export class SessionState {
 
   /** The read-your-writes token (LSN of this session's last write), if any. */
   get token(): string | undefined {
-    return this.#token
+    return this.#tokens.token
   }
 
   /** Session state that holds this session on one server connection (the oldest still held), or null. */
@@ -292,8 +293,7 @@ export class SessionState {
 
   /** Records a write that committed: its LSN (null when not causal) and the time. */
   recordWrite(lsn: string | null, at: number = Date.now()): void {
-    if (lsn !== null) this.#token = lsn
-    this.#lastWriteAt = at
+    this.#tokens.record(lsn, at)
     this.#context = null
   }
 
@@ -423,9 +423,10 @@ export class SessionState {
   /** The RoutingContext for the engine: token and last write time (cached until a write). */
   context(): RoutingContext {
     if (this.#context) return this.#context
+    const { token, lastWriteAt } = this.#tokens
     this.#context = Object.freeze({
-      ...(this.#token !== undefined ? { minLsn: this.#token } : {}),
-      ...(this.#lastWriteAt !== undefined ? { lastWriteAt: this.#lastWriteAt } : {}),
+      ...(token !== undefined ? { minLsn: token } : {}),
+      ...(lastWriteAt !== undefined ? { lastWriteAt } : {}),
     })
     return this.#context
   }

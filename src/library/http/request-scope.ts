@@ -80,7 +80,7 @@ export function requestContext(
  * for (const [name, value] of Object.entries(responseToken(store, { cookie: 'freshet_lsn' }))) res.setHeader(name, value)
  */
 export function responseToken(store: ContextStore, options: HttpContextOptions = {}): OutgoingHttpHeaders {
-  const lsn = store.writes.lsn
+  const lsn = store.writes.tokens.token
   if (!lsn || !isReadToken(lsn)) return {}
   const out: OutgoingHttpHeaders = {}
   if (options.responseHeader !== false) out[LSN_HEADER] = lsn

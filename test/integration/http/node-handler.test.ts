@@ -1,5 +1,5 @@
 // freshet/http on a plain node:http server, without a database: the scope a request runs in, and the
-// token headers and cookie written after the handler "wrote" (a write sets the scope's writes.lsn).
+// token headers and cookie written after the handler "wrote" (a write records the scope's token).
 
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
@@ -19,7 +19,7 @@ describe('freshet/http: withRequestContext on node:http', () => {
         async (req, res) => {
           await new Promise((r) => setImmediate(r)) // the scope survives awaits
           const store = currentContext()!
-          if (req.method === 'POST') store.writes.lsn = '0/3000148' // what pool.query() records after a write
+          if (req.method === 'POST') store.writes.tokens.record('0/3000148') // what pool.query() records after a write
           res.setHeader('set-cookie', 'session=abc; Path=/')
           res.end(
             JSON.stringify({

@@ -17,7 +17,7 @@ describe('freshet/messaging headers', () => {
       () =>
         freshness('near_rt', () =>
           readYourWrites('0/10', () => {
-            currentContext()!.writes.lsn = '0/2A' // as after a write in this scope
+            currentContext()!.writes.tokens.record('0/2A') // as after a write in this scope
             return injectContext({ 'content-type': 'application/json' })
           }),
         ),
@@ -45,7 +45,9 @@ describe('freshet/messaging headers', () => {
     assert.equal(seen?.tier, 'eventual')
     assert.equal(seen?.minLsn, '0/3000148')
     assert.equal(seen?.traceparent, TRACE)
-    assert.deepEqual(seen?.writes, {}, 'a fresh scope: its own writes start empty')
+    assert.equal(seen?.writes.tokens.token, undefined, 'a fresh scope: its own writes start empty')
+    assert.equal(seen?.writes.tokens.lastWriteAt, undefined)
+    assert.equal(seen?.writes.tables, undefined)
 
     // NATS-style headers: a get(name) map that answers '' for a missing key.
     const nats = new Map([['x-db-route-hint', 'primary']])
