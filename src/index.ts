@@ -20,13 +20,23 @@ export {
 } from './core/errors.js'
 export type { Decision, DecisionReason } from './core/route/decision.js'
 export type { NodeSnapshot } from './core/topology/node-snapshot.js'
-export { currentContext, freshness, readYourWrites, withPrimary, withScope } from './library/context.js'
+export {
+  currentContext,
+  freshness,
+  readYourWrites,
+  withPrimary,
+  withScope,
+  withShardKey,
+} from './library/context.js'
+export { createPool, createShardedPool, type ShardedConfigInput } from './library/create-pool.js'
 export {
   type DevGuardOptions,
   installDevGuard,
   type ReadAfterWriteWarning,
 } from './library/dev-guard.js'
 export { FreshetClient } from './library/freshet-client.js'
-export { type CreatePoolOptions, createPool, FreshetPool } from './library/freshet-pool.js'
+export { type CreatePoolOptions, FreshetPool } from './library/freshet-pool.js'
+export { ShardedClient } from './library/sharded-client.js'
+export { ShardedPool } from './library/sharded-pool.js'
 export { FreshetMetrics } from './telemetry/metrics.js'
 export { withStatementSpan } from './telemetry/statement-span.js'

@@ -20,12 +20,15 @@ export interface AdminEngine extends TelemetrySource {
   /** Changes emergency controls at once; returns the controls now in force. */
   setControls(patch: Partial<FreshetConfig['controls']>): FreshetConfig['controls']
   classify(sql: string): Classification
-  /** Explain: the decision as a dry run, with the classification it was made from. */
+  /**
+   * Explain: the decision as a dry run, with the classification it was made from. `sql`: the statement's
+   * text, which a sharded engine reads its shard key from (a plain engine ignores it).
+   */
   decide(
     statement: Classification,
     session: SessionView,
     context: RoutingContext,
-    options: { readonly dryRun: true },
+    options: { readonly dryRun: true; readonly sql?: string },
   ): { readonly decision: Decision; readonly classification: Classification }
 }
 

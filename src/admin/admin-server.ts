@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { parseConfigText, validateConfig } from '../core/config/parse-config.js'
 import { redactConfig, restoreRedacted } from '../core/config/redact.js'
 import type { FreshetConfig } from '../core/config/schema.js'
-import { ConfigError } from '../core/errors.js'
+import { ConfigError, isFreshetError } from '../core/errors.js'
 import { formatDecision } from '../core/route/format-decision.js'
 import { IDLE_SESSION, type RoutingContext } from '../core/route/routing-context.js'
 import { DecisionLog } from '../telemetry/decision-log.js'
@@ -280,7 +280,9 @@ class AdminApi {
   }
 
   #ready(res: ServerResponse): void {
-    const primary = this.#engine.snapshot().find((n) => n.role === 'primary')
+    // sharded: every shard's primary (and the aggregate node) must be healthy; else the one primary
+    const primaries = this.#engine.snapshot().filter((n) => n.role === 'primary')
+    const primary = primaries.find((n) => !n.healthy) ?? primaries[0]
     // a fleet instance cut off from etcd still routes (with its last committed config): detail, not 503
     const fleet = this.#options.fleet ? { fleet: this.#options.fleet.state() } : {}
     if (primary?.healthy) send(res, 200, { status: 'ready', primary: primary.name, ...fleet })
@@ -450,9 +452,18 @@ class AdminApi {
     const sql = b.sql
     // a dry run: no 'decision' event (metrics, decision log), no fallback token, no round-robin step
     const engine = this.#engine
-    const explained = engine.decide(engine.classify(sql), IDLE_SESSION, ctx as RoutingContext, {
-      dryRun: true,
-    })
+    const c0 = engine.classify(sql)
+    let explained: ReturnType<typeof engine.decide>
+    try {
+      explained = engine.decide(c0, IDLE_SESSION, ctx as RoutingContext, { dryRun: true, sql })
+    } catch (err) {
+      // sharded configs: the refusal freshet would raise (ZF003 / ZF004), nothing sent
+      if (!isFreshetError(err)) throw err
+      return send(res, 200, {
+        refused: { code: err.code, sqlstate: err.sqlState, message: err.message },
+        classification: { kind: c0.kind, reason: c0.reason, tables: c0.tables },
+      })
+    }
     const { decision, classification: c } = explained
     send(res, 200, {
       decision,

@@ -24,9 +24,24 @@ export function topologyView(
   for (const [name, t] of Object.entries(config.routing.tiers)) {
     tiers[name] = { max_lag_ms: t.max_lag_ms, fallback: t.fallback }
   }
+  // sharded: one entry per shard (its primary and nodes), the aggregate node as shard '@aggregate'
+  const byShard = new Map<string, { name: string; primary: string | null; nodes: string[] }>()
+  for (const n of nodes as ((typeof nodes)[number] & { shard?: string })[]) {
+    if (n.shard === undefined) continue
+    let s = byShard.get(n.shard)
+    if (!s) {
+      s = { name: n.shard, primary: null, nodes: [] }
+      byShard.set(n.shard, s)
+    }
+    s.nodes.push(n.name)
+    if (n.role === 'primary') s.primary = n.name
+  }
+  const mapVersion = (engine as { mapVersion?: number }).mapVersion
   return {
     config_version: config.version,
     primary: nodes.find((n) => n.role === 'primary')?.name ?? null,
+    ...(byShard.size > 0 ? { shards: [...byShard.values()] } : {}),
+    ...(mapVersion !== undefined ? { routing_map_version: mapVersion } : {}),
     controls: config.controls,
     tiers,
     nodes,

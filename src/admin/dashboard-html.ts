@@ -58,7 +58,7 @@ const PAGE = `<!doctype html>
 <div id="error" role="alert"></div>
 <main>
   <section id="topology-card"><h2>Topology</h2>
-    <table id="topology"><thead><tr><th>node</th><th>role</th><th>health</th><th>breaker</th><th class="num">lag</th><th class="num">pool active/idle</th><th class="num">waiting</th></tr></thead><tbody></tbody></table>
+    <table id="topology"><thead><tr><th class="shard-col" hidden>shard</th><th>node</th><th>role</th><th>health</th><th>breaker</th><th class="num">lag</th><th class="num">pool active/idle</th><th class="num">waiting</th></tr></thead><tbody></tbody></table>
   </section>
   <section id="lag-card"><h2>Replica lag (last 5 minutes) against tier bounds</h2>
     <svg id="lag-chart" viewBox="0 0 640 260" preserveAspectRatio="none" role="img" aria-label="replica lag chart"></svg>
@@ -165,11 +165,18 @@ const PAGE = `<!doctype html>
 
   function renderTopology(t) {
     document.getElementById('version').textContent = 'config version ' + t.config_version
-    document.getElementById('primary').textContent = 'primary ' + (t.primary || 'none')
+    // sharded: one primary per shard, a shard column, the routing map version
+    var sharded = Array.isArray(t.shards)
+    document.getElementById('primary').textContent = sharded
+      ? t.shards.map(function (s) { return s.name + ': ' + (s.primary || 'none') }).join(', ') +
+        (t.routing_map_version ? ' (routing map v' + t.routing_map_version + ')' : '')
+      : 'primary ' + (t.primary || 'none')
+    document.querySelectorAll('#topology .shard-col').forEach(function (th) { th.hidden = !sharded })
     var body = document.querySelector('#topology tbody')
     body.replaceChildren()
     t.nodes.forEach(function (n) {
       var tr = el('tr', { 'data-node': n.name })
+      if (sharded) tr.appendChild(el('td', { class: 'shard' }, n.shard === '@aggregate' ? 'aggregate' : n.shard || '-'))
       tr.appendChild(el('td', {}, n.name))
       tr.appendChild(el('td', {}, n.role))
       tr.appendChild(el('td', { class: n.healthy ? 'ok' : 'bad' }, n.healthy ? 'healthy' : 'down'))

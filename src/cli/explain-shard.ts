@@ -17,8 +17,8 @@ export interface ShardExplanation {
 
 /**
  * Explains where a statement goes under a sharded config. The parser must be loaded
- * (`await Classifier.loadParser()`). Node-level routing inside the shard is not shown: the pool and proxy
- * do not dispatch by shard in this build.
+ * (`await Classifier.loadParser()`). Node-level routing inside the shard is not shown: it needs the shard's
+ * live lag readings (`pool.explain(sql)`, the admin API's explain).
  * @example
  * explainShard(config, 'SELECT * FROM orders WHERE customer_id = 42').lines
  * // ['class:     read (read)', 'shard:     shard_1 (source: statement, key 42)', ...]
@@ -29,7 +29,8 @@ export function explainShard(config: FreshetConfig, sql: string): ShardExplanati
   const c = new Classifier({ writeFunctions: config.routing.write_functions }).classify(sql)
   const facts = new ShardKeyExtractor(setup.tables, 1).facts(sql)
   const cls = `class:     ${c.kind} (${c.reason})`
-  const note = 'note:      the pool and proxy do not dispatch by shard in this build (docs/sharding.md)'
+  const note =
+    "note:      the node inside the shard needs live readings: pool.explain(sql) or the admin API's explain"
   try {
     const d = setup.router.route({
       write: c.requiresPrimary,

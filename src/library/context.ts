@@ -10,8 +10,14 @@ import { TokenStore } from '../session/token-store.js'
  * write anywhere inside a request is visible to `lastWriteToken()` anywhere in that request.
  */
 export interface WriteState {
-  /** The read-your-writes token of the scope's last write and its time (the session machine's store). */
+  /**
+   * The read-your-writes token of the scope's last write and its time (the session machine's store).
+   * With a sharded config the token holds one LSN per shard in one string
+   * (`shard_0:0/16B3748,shard_1:0/2A01F00`, core/shard/shard-tokens.ts; laterToken merges them).
+   */
   readonly tokens: TokenStore
+  /** Sharded configs: epoch ms of the last write per shard (sticky_after_write_ms holds that shard only). */
+  atByShard?: Map<string, number>
   /** Tables written recently (development guard): name -> epoch ms. */
   tables?: Map<string, number>
 }
@@ -29,6 +35,8 @@ export interface ContextStore {
   minLsn?: string
   /** W3C traceparent of the caller, when known. */
   traceparent?: string
+  /** Sharded configs: the shard key of this scope (`withShardKey`, `X-DB-Shard-Key`). */
+  shardKey?: unknown
   writes: WriteState
 }
 
@@ -97,4 +105,15 @@ export function readYourWrites<T>(token: string | null | undefined, fn: () => T)
  */
 export function withScope<T>(fn: () => T, patch: Partial<ContextStore> = {}): T {
   return runInContext({ ...patch, writes: newWriteState() }, fn)
+}
+
+/**
+ * Runs fn with `key` as the shard key of its statements (sharded configs): statements without a
+ * `ROUTE_TO` / `SHARD_KEY` hint go to the shard that owns `key`, whether or not they name the key
+ * themselves. Ranks below the hints and above `SET freshet.shard_key` and the statement's own key.
+ * @example
+ * await withShardKey(customerId, () => pool.query('SELECT * FROM carts LIMIT 10'))
+ */
+export function withShardKey<T>(key: string | number | bigint, fn: () => T): T {
+  return runInContext({ shardKey: key }, fn)
 }

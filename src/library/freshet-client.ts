@@ -12,12 +12,20 @@ import { FreshetError } from '../core/errors.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
+import type { ShardDecision } from '../core/shard/shard-router.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
 import { SessionState, type TxStatus } from '../session/session-state.js'
 import { statementsForPins } from '../session/split-statements.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
 import { currentContext } from './context.js'
-import { failSubmittable, type PgQueryOverloads, pgQuery, runToDrain, submittableText } from './pg-query.js'
+import {
+  failSubmittable,
+  JobQueue,
+  type PgQueryOverloads,
+  pgQuery,
+  runToDrain,
+  submittableText,
+} from './pg-query.js'
 
 interface Pin {
   node: string
@@ -72,7 +80,7 @@ export class FreshetClient extends EventEmitter {
    * freshet's own SET/RESET/SET LOCAL freshet.freshness.
    */
   readonly #state = new SessionState()
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #queue = new JobQueue()
   #released = false
 
   constructor(pool: ClientPool) {
@@ -89,26 +97,31 @@ export class FreshetClient extends EventEmitter {
     return this.#state.view()
   }
 
-  /** @internal One statement, queued behind the ones before it (query() without a Submittable). */
-  runQueued(query: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
-    return this.#enqueue(() => this.#run(query, values))
+  /**
+   * @internal One statement, queued behind the ones before it (query() without a Submittable). `shard`:
+   * the shard decision a ShardedClient made, carried on the Decision.
+   */
+  runQueued(
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    shard?: ShardDecision,
+  ): Promise<pg.QueryResult> {
+    return this.#enqueue(() => this.#run(query, values, shard))
   }
 
   /**
    * @internal Queues a Submittable; resolves when it has finished on the server (or failed: the error
    * was handed to it through handleError, as pg.Client does). Never rejects.
    */
-  submit(sub: pg.Submittable): Promise<void> {
-    return this.#enqueue(() => this.#runSubmittable(sub)).then(
+  submit(sub: pg.Submittable, shard?: ShardDecision): Promise<void> {
+    return this.#enqueue(() => this.#runSubmittable(sub, shard)).then(
       () => {},
       (err: unknown) => failSubmittable(sub, err),
     )
   }
 
   #enqueue<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(job)
-    this.#queue = run.catch(() => {})
-    return run
+    return this.#queue.run(job)
   }
 
   /** Returns the client to the pool; a pinned connection goes back (destroyed if `err` is given). */
@@ -121,7 +134,11 @@ export class FreshetClient extends EventEmitter {
     else this.#state.setPinned(null)
   }
 
-  async #run(query: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
+  async #run(
+    query: string | pg.QueryConfig,
+    values: unknown[] | undefined,
+    shard: ShardDecision | undefined,
+  ): Promise<pg.QueryResult> {
     if (this.#released) throw new FreshetError('FRESHET_POOL_CLOSED', 'this client was released')
     const text = typeof query === 'string' ? query : query.text
     const pool = this.#pool
@@ -134,10 +151,11 @@ export class FreshetClient extends EventEmitter {
 
     const exec = (client: pg.PoolClient): Promise<pg.QueryResult> =>
       values === undefined ? client.query(query as pg.QueryConfig) : client.query(query as string, values)
-    if (this.#pin) return this.#runPinned(this.#pin, classification, text, exec)
+    if (this.#pin) return this.#runPinned(this.#pin, classification, text, exec, undefined, shard)
 
     const { decision } = await engine.decide(classification, this.session, pool.routingContext(), {
       wait: true,
+      ...(shard ? { shard } : {}),
     })
     const tx = classification.transaction?.action
     const needsPin = tx === 'begin' || classification.pin !== undefined
@@ -146,19 +164,22 @@ export class FreshetClient extends EventEmitter {
   }
 
   /** A Submittable: routed by its text (to the primary when it has none), run on a pinned connection. */
-  async #runSubmittable(sub: pg.Submittable): Promise<void> {
+  async #runSubmittable(sub: pg.Submittable, shard: ShardDecision | undefined): Promise<void> {
     if (this.#released) throw new FreshetError('FRESHET_POOL_CLOSED', 'this client was released')
     const text = submittableText(sub)
     const pool = this.#pool
     const classification = pool.engine.classify(text ?? '')
     const exec = (client: pg.PoolClient) => runToDrain(client, sub)
     if (this.#pin) {
-      await this.#runPinned(this.#pin, classification, text, exec)
+      await this.#runPinned(this.#pin, classification, text, exec, undefined, shard)
       return
     }
     // No text to classify: nothing proves it is a read, so it goes where writes go.
     const context = text === null ? { ...pool.routingContext(), primary: true } : pool.routingContext()
-    const { decision } = await pool.engine.decide(classification, this.session, context, { wait: true })
+    const { decision } = await pool.engine.decide(classification, this.session, context, {
+      wait: true,
+      ...(shard ? { shard } : {}),
+    })
     await this.#runPinned(await this.#pinTo(decision), classification, text, exec, decision)
   }
 
@@ -180,11 +201,13 @@ export class FreshetClient extends EventEmitter {
     text: string | null,
     exec: (client: pg.PoolClient) => Promise<T>,
     decision?: Decision,
+    shard?: ShardDecision,
   ): Promise<T> {
     const pool = this.#pool
     const state = this.#state
     // Still decided (and reported) when pinned, so that logs, metrics and traces see pinned statements.
-    const decided = decision ?? pool.engine.decide(c, this.session, pool.routingContext()).decision
+    const decided =
+      decision ?? pool.engine.decide(c, this.session, pool.routingContext(), shard ? { shard } : {}).decision
     // the session machine's record of the status (fed from pg's ReadyForQuery in #settle)
     const before = state.txStatus
     const onPrimary = pool.engine.tracker.primary === pin.node

@@ -3,7 +3,6 @@
 import { EventEmitter } from 'node:events'
 import type { Span } from '@opentelemetry/api'
 import pg from 'pg'
-import { loadConfigFileSync } from '../backend/config-file.js'
 import { type DiscoveryState, ReplicaDiscovery } from '../backend/discovery.js'
 import {
   isConnectionError,
@@ -16,9 +15,11 @@ import type { Classification } from '../core/classify/classification.js'
 import { validateConfig } from '../core/config/parse-config.js'
 import type { FreshetConfig, FreshetConfigInput } from '../core/config/schema.js'
 import { FreshetError, NodeUnavailableError } from '../core/errors.js'
+import { laterToken } from '../core/read-token.js'
 import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import { IDLE_SESSION, type RoutingContext, type SessionView } from '../core/route/routing-context.js'
+import { shardToken } from '../core/shard/shard-tokens.js'
 import type { NodeSnapshot } from '../core/topology/node-snapshot.js'
 import { FleetMember } from '../fleet/fleet-member.js'
 import { RoutingEngine } from '../routing/routing-engine.js'
@@ -27,7 +28,14 @@ import { withStatementSpan } from '../telemetry/statement-span.js'
 import { type ContextStore, currentContext, newWriteState, type WriteState } from './context.js'
 import { type DevGuardOptions, installDevGuard } from './dev-guard.js'
 import { FreshetClient } from './freshet-client.js'
-import { failSubmittable, type PgQueryOverloads, pgQuery } from './pg-query.js'
+import {
+  type ConnectCallback,
+  type PgQueryOverloads,
+  pgQuery,
+  settleConnect,
+  settleEnd,
+  submitOnOwnClient,
+} from './pg-query.js'
 
 export interface CreatePoolOptions {
   /** node-postgres settings applied to every node's pool (ssl, types, statement_timeout, Client ...). */
@@ -39,6 +47,17 @@ export interface CreatePoolOptions {
    * when NODE_ENV is 'development'; `false` turns it off.
    */
   devGuard?: boolean | DevGuardOptions
+}
+
+/**
+ * @internal One shard of a ShardedPool: the shard engine (owned and started by ShardedRouting), the
+ * shard's name (its tokens live under it in the scope's per-shard token) and the write state shared by
+ * every shard's pool outside any scope.
+ */
+export interface ShardScope {
+  readonly shard: string
+  readonly engine: RoutingEngine
+  readonly globalWrites: WriteState
 }
 
 /** The text of a query in any of pg's call forms. */
@@ -75,13 +94,18 @@ export class FreshetPool extends EventEmitter {
   /** Set once #ready resolved, so the hot path skips an await. */
   #isReady = false
   /** Write state used when a query runs outside any freshet scope (scripts, jobs). */
-  readonly #globalWrites: WriteState = newWriteState()
+  readonly #globalWrites: WriteState
+  /** Set for one shard of a ShardedPool. */
+  readonly #scope: ShardScope | null
   #ending = false
   #ended = false
 
-  constructor(config: FreshetConfig, options: CreatePoolOptions = {}) {
+  /** @param scope internal: one shard of a ShardedPool (use createPool for a sharded config) */
+  constructor(config: FreshetConfig, options: CreatePoolOptions = {}, scope?: ShardScope) {
     super()
-    this.engine = new RoutingEngine(config)
+    this.#scope = scope ?? null
+    this.#globalWrites = scope?.globalWrites ?? newWriteState()
+    this.engine = scope?.engine ?? new RoutingEngine(config)
     this.engine.on('decision', (d, c) => this.emit('decision', d, c))
     this.engine.on('log', (level, message, fields) => this.emit('log', level, message, fields))
     const guard = options.devGuard ?? (options.env ?? process.env).NODE_ENV === 'development'
@@ -92,9 +116,10 @@ export class FreshetPool extends EventEmitter {
     })
     this.engine.on('config', (next) => this.#pools.sync(next))
     this.#discovery = new ReplicaDiscovery(this.engine)
-    this.fleet = config.fleet
-      ? new FleetMember(this.engine, { kind: 'library', ...(options.env ? { env: options.env } : {}) })
-      : null
+    this.fleet =
+      config.fleet && !scope
+        ? new FleetMember(this.engine, { kind: 'library', ...(options.env ? { env: options.env } : {}) })
+        : null
     // the fleet first: its committed config (or the local cache of it) may replace the one given here
     this.#ready = Promise.resolve(this.fleet?.start())
       .then(() => this.engine.start())
@@ -156,10 +181,7 @@ export class FreshetPool extends EventEmitter {
 
   /** @internal A Submittable on a client of its own (pinned while it runs), released when it has finished. */
   submit(sub: pg.Submittable): void {
-    this.connect().then(
-      (client) => client.submit(sub).then(() => client.release()),
-      (err: unknown) => failSubmittable(sub, err),
-    )
+    submitOnOwnClient(() => this.connect(), sub)
   }
 
   /**
@@ -167,36 +189,22 @@ export class FreshetPool extends EventEmitter {
    * BEGIN to COMMIT/ROLLBACK (and for session state such as temp tables or LISTEN until release()).
    */
   connect(): Promise<FreshetClient & pg.PoolClient>
+  connect(callback: ConnectCallback<FreshetClient & pg.PoolClient>): void
   connect(
-    callback: (
-      err: Error | null,
-      client?: FreshetClient & pg.PoolClient,
-      done?: (err?: unknown) => void,
-    ) => void,
-  ): void
-  connect(
-    callback?: (
-      err: Error | null,
-      client?: FreshetClient & pg.PoolClient,
-      done?: (err?: unknown) => void,
-    ) => void,
-  ): Promise<FreshetClient & pg.PoolClient> | void {
+    callback?: ConnectCallback<FreshetClient & pg.PoolClient>,
+  ): Promise<FreshetClient & pg.PoolClient> | undefined {
     const promise = (async () => {
       if (this.#ending) throw new FreshetError('FRESHET_POOL_CLOSED', 'cannot connect: the pool is ending')
       await this.#ready
       return new FreshetClient(this) as FreshetClient & pg.PoolClient
     })()
-    if (!callback) return promise
-    promise.then(
-      (client) => callback(null, client, (err?: unknown) => client.release(err as Error)),
-      (err) => callback(err),
-    )
+    return settleConnect(promise, callback)
   }
 
   /** Closes every node pool, monitor and the heartbeat. */
   end(): Promise<void>
   end(callback: () => void): void
-  end(callback?: () => void): Promise<void> | void {
+  end(callback?: () => void): Promise<void> | undefined {
     this.#ending = true
     const promise = (async () => {
       await this.#ready.catch(() => {})
@@ -207,8 +215,7 @@ export class FreshetPool extends EventEmitter {
       this.#ended = true
       this.emit('end')
     })()
-    if (!callback) return promise
-    promise.then(callback, callback)
+    return settleEnd(promise, callback)
   }
 
   /** The read-your-writes token (primary WAL LSN) of the current context's last write, or null. */
@@ -244,15 +251,20 @@ export class FreshetPool extends EventEmitter {
 
   /** Swaps in a new config (higher version only); throws ConfigError otherwise. */
   reload(config: FreshetConfig | FreshetConfigInput): void {
-    this.engine.reload(isValidated(config) ? config : validateConfig(config))
+    this.engine.reload(Object.isFrozen(config) ? (config as FreshetConfig) : validateConfig(config))
   }
 
-  /** @internal The routing context of the current async scope. */
+  /** @internal The routing context of the current async scope (a shard's pool: that shard's token and last write). */
   routingContext(): RoutingContext {
     const store: ContextStore | undefined = currentContext()
-    const tokens = (store?.writes ?? this.#globalWrites).tokens
-    const minLsn = tokens.minToken(store?.minLsn)
-    const at = tokens.lastWriteAt
+    const writes = store?.writes ?? this.#globalWrites
+    const shard = this.#scope?.shard
+    // a shard's pool: only that shard's LSN of the per-shard token, and that shard's last write
+    const minLsn =
+      shard === undefined
+        ? writes.tokens.minToken(store?.minLsn)
+        : laterToken(shardToken(store?.minLsn, shard), shardToken(writes.tokens.token, shard))
+    const at = shard === undefined ? writes.tokens.lastWriteAt : writes.atByShard?.get(shard)
     return {
       ...(store?.tier !== undefined ? { tier: store.tier } : {}),
       ...(store?.primary ? { primary: true } : {}),
@@ -261,9 +273,19 @@ export class FreshetPool extends EventEmitter {
     }
   }
 
-  /** @internal Records a write of the current scope: token and time. */
+  /** @internal Records a write of the current scope: token and time (a shard's pool: under its shard). */
   recordWrite(lsn: string | null): void {
-    this.#writes().tokens.record(lsn)
+    const writes = this.#writes()
+    const shard = this.#scope?.shard
+    if (shard === undefined) {
+      writes.tokens.record(lsn)
+      return
+    }
+    const at = Date.now()
+    writes.atByShard ??= new Map()
+    writes.atByShard.set(shard, at)
+    // the store keeps the later token; for per-shard tokens laterToken merges shard by shard
+    writes.tokens.record(lsn ? `${shard}:${lsn}` : null, at)
   }
 
   /** @internal Checks out a connection on a node (client pins). */
@@ -400,29 +422,4 @@ function reusable(c: Classification): boolean {
     touched: touchesSessionState(c),
     unknownState: false,
   })
-}
-
-function isValidated(config: FreshetConfig | FreshetConfigInput): config is FreshetConfig {
-  return Object.isFrozen(config)
-}
-
-/**
- * Creates a routing pool from a config object or a YAML/JSON file path.
- * @example
- * import { createPool } from 'freshet'
- * const pool = createPool('freshet.yaml')
- * const { rows } = await pool.query('SELECT now()')
- */
-export function createPool(
-  config: FreshetConfigInput | FreshetConfig | string,
-  options: CreatePoolOptions = {},
-): FreshetPool {
-  const env = options.env ?? process.env
-  const resolved =
-    typeof config === 'string'
-      ? loadConfigFileSync(config, env)
-      : isValidated(config)
-        ? config
-        : validateConfig(config, { env, source: 'createPool(config)' })
-  return new FreshetPool(resolved, options)
 }

@@ -127,3 +127,58 @@ export function runToDrain(client: pg.PoolClient, sub: pg.Submittable): Promise<
     client.query(sub)
   })
 }
+
+/** pg.Pool's connect() callback: (err, client, done). */
+export type ConnectCallback<C> = (err: Error | null, client?: C, done?: (err?: unknown) => void) => void
+
+/**
+ * pg.Pool's connect() in both forms: the promise, or (with a callback) `callback(err, client, done)`.
+ * @example
+ * return settleConnect(this.#checkout(), callback)
+ */
+export function settleConnect<C extends { release(err?: Error): void }>(
+  promise: Promise<C>,
+  callback: ConnectCallback<C> | undefined,
+): Promise<C> | undefined {
+  if (!callback) return promise
+  promise.then(
+    (client) => callback(null, client, (err?: unknown) => client.release(err as Error)),
+    (err) => callback(err),
+  )
+  return undefined
+}
+
+/** pg.Pool's end() in both forms: the promise, or (with a callback) the callback once ended. */
+export function settleEnd(
+  promise: Promise<void>,
+  callback: (() => void) | undefined,
+): Promise<void> | undefined {
+  if (!callback) return promise
+  promise.then(callback, callback)
+  return undefined
+}
+
+/**
+ * A pool's Submittable on a client of its own (pinned while it runs), released when it has finished:
+ * unlike pg.Pool, which never releases the client of a Submittable passed to pool.query().
+ */
+export function submitOnOwnClient(
+  connect: () => Promise<{ submit(sub: pg.Submittable): Promise<void>; release(): void }>,
+  sub: pg.Submittable,
+): void {
+  connect().then(
+    (client) => client.submit(sub).then(() => client.release()),
+    (err: unknown) => failSubmittable(sub, err),
+  )
+}
+
+/** Runs jobs one after another in the order queued (pg.Client's query queue); a failed job does not stop the next. */
+export class JobQueue {
+  #tail: Promise<unknown> = Promise.resolve()
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(job)
+    this.#tail = run.catch(() => {})
+    return run
+  }
+}

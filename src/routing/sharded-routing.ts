@@ -29,8 +29,10 @@ export interface ShardKeyInput {
   readonly pinned?: string | null
 }
 
-/** {@link ShardedRouting.decide}'s options: the engine's, plus the key sources or a shard already routed. */
+/** {@link ShardedRouting.decide}'s options: the engine's, plus the statement text and key sources, or a shard already routed. */
 export interface ShardedDecideOptions extends Omit<DecideOptions, 'shard'> {
+  /** The statement's text (its keys are read from it; classifications are shared by texts that differ in literals). */
+  readonly sql?: string
   readonly key?: ShardKeyInput
   /** A shard decided before (`route`), e.g. once for a batch: not routed (nor counted) again. */
   readonly shard?: ShardDecision
@@ -43,13 +45,8 @@ export interface ShardRouted extends Routed {
   readonly engine: RoutingEngine
 }
 
-/** ShardedRouting's events: every shard engine's (forwarded), plus the routing map and cross-shard counts. */
-export interface ShardedEvents extends EngineEvents {
-  /** `setMap` applied a new map version. */
-  routing_map: [version: number]
-  /** A statement named no single shard: sent to the aggregate node, or refused (`cross_shard: error`, a write). */
-  cross_shard: [tables: readonly string[], outcome: 'aggregate' | 'refused']
-}
+/** ShardedRouting's events: every shard engine's (forwarded), plus `routing_map` and `cross_shard` (EngineEvents). */
+export type ShardedEvents = EngineEvents
 
 /** A node snapshot with the shard it belongs to (the aggregate node's shard is `@aggregate`). */
 export type ShardNodeSnapshot = NodeSnapshot & { shard: string }
@@ -88,8 +85,8 @@ const PRIMARY_ONLY: RoutingContext = Object.freeze({ primary: true })
  * @example
  * const routing = new ShardedRouting(validateConfig(doc))
  * await routing.start()
- * const c = routing.classify('SELECT * FROM orders WHERE customer_id = $1')
- * const r = await routing.decide(c, IDLE_SESSION, ctx, { key: { params: [42] }, wait: true })
+ * const sql = 'SELECT * FROM orders WHERE customer_id = $1'
+ * const r = await routing.decide(routing.classify(sql), IDLE_SESSION, ctx, { sql, key: { params: [42] }, wait: true })
  * r.shard      // { shard: 'shard_1', source: 'statement', key: '42' }
  * r.decision   // { target: 's1_replica_1', ..., shard: { ... } }
  */
@@ -97,8 +94,8 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
   #config: FreshetConfig
   #setup: ShardSetup
   #keys: ShardKeyExtractor
-  /** Facts of each classification handed out by classify() (classifications are cached by text, frozen). */
-  #facts = new WeakMap<Classification, ShardKeyFacts>()
+  /** Classifications with a ROUTE_TO naming a shard, without it (see #forEngine). */
+  readonly #unhinted = new WeakMap<Classification, Classification>()
   readonly #engines = new Map<string, RoutingEngine>()
   readonly #aggregate: RoutingEngine | null
   #mapVersion = 1
@@ -187,24 +184,32 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
     await Promise.all(this.engines().map(([, e]) => e.stop()))
   }
 
-  /** Classifies a statement (cached by text) and extracts its shard-key facts once. */
+  /** Classifies a statement (the first shard engine's classifier; every shard engine classifies alike). */
   classify(sql: string): Classification {
-    const c = this.#engines.values().next().value!.classify(sql)
-    if (!this.#facts.has(c)) this.#facts.set(c, this.#keys.facts(sql))
-    return c
+    return this.#engines.values().next().value!.classify(sql)
+  }
+
+  /** The shard-key facts of a statement text (parsed once per exact text, cached). */
+  facts(sql: string): ShardKeyFacts {
+    return this.#keys.facts(sql)
   }
 
   /**
-   * The shard of one classified statement (from `classify`), or throws before anything is sent:
+   * The shard of one statement (`c` its classification, `sql` its text), or throws before anything is sent:
    * CrossShardError (ZF003) for another shard inside a pinned transaction, a write spanning shards, a
    * reference-table write, a statement naming no shard under `cross_shard: error`; ShardKeyError (ZF004)
    * for a key that is no value of its type or has no shard. Emits `cross_shard` unless `dryRun`.
    * @example
-   * routing.route(routing.classify('UPDATE orders SET total = 0 WHERE customer_id = $1'), { params: [7] })
+   * const sql = 'UPDATE orders SET total = 0 WHERE customer_id = $1'
+   * routing.route(routing.classify(sql), sql, { params: [7] })
    */
-  route(c: Classification, key: ShardKeyInput = NO_KEY, options: { dryRun?: boolean } = {}): ShardDecision {
-    const facts = this.#facts.get(c)
-    if (!facts) throw new Error('ShardedRouting.route: classify the statement with this routing first')
+  route(
+    c: Classification,
+    sql: string,
+    key: ShardKeyInput = NO_KEY,
+    options: { dryRun?: boolean } = {},
+  ): ShardDecision {
+    const facts = this.#keys.facts(sql)
     const hints = c.hints
     let d: ShardDecision
     try {
@@ -246,7 +251,7 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
    * The one way into a sharded decision: the shard (`route`, unless `options.shard` is given), then that
    * shard's `engine.decide` with the shard carried on the Decision. `context` may be a function of the
    * shard, so read-your-writes tokens stay per shard. The aggregate node serves everything on its primary.
-   * Several reads of one batch must name one shard (else ZF003, nothing sent).
+   * One statement needs `sql` (or `shard`); a batch needs `shard` (`routeBatch`).
    */
   decide(
     statement: Classification | readonly Classification[],
@@ -281,21 +286,60 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
       started,
       shard,
     }
-    const routed = engine.decide(statement, session, ctx, engineOptions)
+    const routed = engine.decide(this.#forEngine(statement, shard), session, ctx, engineOptions)
     if ('then' in routed) return routed.then((r) => ({ ...r, shard, engine }))
     return { ...routed, shard, engine }
+  }
+
+  /**
+   * A `ROUTE_TO` hint naming a shard picked the shard: the shard engine must not read it as a node name
+   * (it would refuse an unknown node), so it gets the classification without it (cached per classification).
+   */
+  #forEngine(
+    statement: Classification | readonly Classification[],
+    shard: ShardDecision,
+  ): Classification | readonly Classification[] {
+    if (shard.source !== 'route_to') return statement
+    const strip = (c: Classification): Classification => {
+      const to = c.hints.routeTo
+      if (to === undefined || !this.#engines.has(to)) return c
+      let out = this.#unhinted.get(c)
+      if (!out) {
+        const { routeTo: _, ...hints } = c.hints
+        out = Object.freeze({ ...c, hints: Object.freeze(hints) })
+        this.#unhinted.set(c, out)
+      }
+      return out
+    }
+    return Array.isArray(statement) ? statement.map(strip) : strip(statement as Classification)
   }
 
   #routeAll(
     statement: Classification | readonly Classification[],
     options: ShardedDecideOptions,
   ): ShardDecision {
-    const key = options.key ?? NO_KEY
-    const dry = options.dryRun === true ? { dryRun: true } : {}
-    if (!Array.isArray(statement)) return this.route(statement as Classification, key, dry)
+    if (Array.isArray(statement) || options.sql === undefined) {
+      throw new Error(
+        'ShardedRouting.decide: give `sql` for one statement, or `shard` (from route) for a batch',
+      )
+    }
+    return this.route(statement as Classification, options.sql, options.key ?? NO_KEY, {
+      ...(options.dryRun === true ? { dryRun: true } : {}),
+    })
+  }
+
+  /**
+   * The one shard of several statements of a batch (each `[classification, text]`), or ZF003 when they
+   * name different shards (nothing sent). Counts like `route`.
+   */
+  routeBatch(
+    statements: readonly (readonly [Classification, string])[],
+    key: ShardKeyInput = NO_KEY,
+    options: { dryRun?: boolean } = {},
+  ): ShardDecision {
     let first: ShardDecision | null = null
-    for (const c of statement as readonly Classification[]) {
-      const d = this.route(c, key, dry)
+    for (const [c, sql] of statements) {
+      const d = this.route(c, sql, key, options)
       if (first === null) first = d
       else if (d.shard !== first.shard) {
         throw new CrossShardError(
@@ -304,7 +348,7 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
         )
       }
     }
-    if (first === null) throw new Error('ShardedRouting.decide: an empty batch')
+    if (first === null) throw new Error('ShardedRouting.routeBatch: an empty batch')
     return first
   }
 
@@ -351,7 +395,6 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
     if (this.#mapSet) setup.router.map = this.#setup.router.map
     this.#setup = { ...setup, map: setup.router.map }
     this.#keys = new ShardKeyExtractor(setup.tables)
-    this.#facts = new WeakMap()
     this.#config = next
     this.emit('config', next)
   }

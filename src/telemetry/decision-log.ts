@@ -23,6 +23,11 @@ export interface DecisionRecord {
   readonly class_reason: string
   readonly decide_us: number
   readonly error: string | null
+  /**
+   * Sharded configs: the shard that served it (`@aggregate`: the aggregate node) and where the shard came
+   * from. The key itself is left out: it is a statement value, and the log never holds those.
+   */
+  readonly shard?: { readonly shard: string; readonly source: string }
   /** Shadow mode: where the statement would have gone (it ran on the primary). */
   readonly would_be?: { readonly target: string; readonly reason: string; readonly lag_ms: number | null }
 }
@@ -94,6 +99,7 @@ export class DecisionLog {
       class_reason: d.classReason,
       decide_us: Math.round(d.decideNs / 100) / 10,
       error: d.error,
+      ...(d.shard ? { shard: { shard: d.shard.shard, source: d.shard.source } } : {}),
       ...(d.wouldBe
         ? { would_be: { target: d.wouldBe.target, reason: d.wouldBe.reason, lag_ms: d.wouldBe.lagMs } }
         : {}),

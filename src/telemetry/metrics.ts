@@ -41,6 +41,9 @@ export const METRIC_NAMES = Object.freeze([
   'freshet_config_reloads_total',
   'freshet_primary_changes_total',
   'freshet_breaker_transitions_total',
+  'shard_decisions_total',
+  'cross_shard_statements_total',
+  'routing_map_version',
 ] as const)
 
 /**
@@ -123,6 +126,9 @@ export class FreshetMetrics {
   readonly #reloads: Counter<'source' | 'result'>
   readonly #primaryChanges: Counter
   readonly #breakerTransitions: Counter<'host' | 'to'>
+  readonly #shardDecisions: Counter<'shard' | 'source'>
+  readonly #crossShard: Counter<'table'>
+  readonly #shardChildren = new Map<string, Map<string, CounterChild>>()
 
   // Label children cached by nested maps: no string keys built per decision.
   readonly #decisionChildren = new Map<string, Map<string, Map<string, CounterChild>>>()
@@ -216,6 +222,18 @@ export class FreshetMetrics {
       labelNames: ['host', 'to'],
       registers,
     })
+    this.#shardDecisions = new Counter({
+      name: 'shard_decisions_total',
+      help: 'Sharded configs: statements by the shard that served them (@aggregate: the aggregate node) and where the shard came from (route_to, hint, context, session, statement, transaction, any, cross_shard)',
+      labelNames: ['shard', 'source'],
+      registers,
+    })
+    this.#crossShard = new Counter({
+      name: 'cross_shard_statements_total',
+      help: 'Sharded configs: statements naming no single shard, by sharded table, sent to the aggregate node or refused',
+      labelNames: ['table'],
+      registers,
+    })
     this.#snapshotGauges()
   }
 
@@ -270,6 +288,11 @@ export class FreshetMetrics {
     const onPrimary = () => this.#primaryChanges.inc()
     const onBreaker = (node: string, _from: string, to: string) =>
       this.#breakerTransitions.labels(node, to).inc()
+    const onCrossShard = (tables: readonly string[]) => {
+      if (this.#muted > 0) return
+      for (const t of tables) this.#crossShard.labels(t).inc()
+    }
+    engine.on('cross_shard', onCrossShard)
     engine.on('decision', onDecision)
     engine.on('config', onConfig)
     engine.on('controls', onControls)
@@ -281,6 +304,7 @@ export class FreshetMetrics {
       engine.off('controls', onControls)
       engine.off('primary_change', onPrimary)
       engine.off('breaker', onBreaker)
+      engine.off('cross_shard', onCrossShard)
       this.#detach = null
     }
     return this.#detach
@@ -348,6 +372,19 @@ export class FreshetMetrics {
       byReason.set(d.reason, child)
     }
     child.inc()
+    if (d.shard !== undefined) {
+      let bySource = this.#shardChildren.get(d.shard.shard)
+      if (bySource === undefined) {
+        bySource = new Map()
+        this.#shardChildren.set(d.shard.shard, bySource)
+      }
+      let shardChild = bySource.get(d.shard.source)
+      if (shardChild === undefined) {
+        shardChild = this.#shardDecisions.labels(d.shard.shard, d.shard.source)
+        bySource.set(d.shard.source, shardChild)
+      }
+      shardChild.inc()
+    }
     this.#decisionLatency.observe(d.decideNs / 1e9)
     if (d.tierSource === 'unannotated') this.#unannotated.inc()
     if (FALLBACK_REASONS.has(d.reason)) cached(this.#fallbackChildren, this.#fallbacks, tier).inc()
@@ -475,6 +512,14 @@ export class FreshetMetrics {
         this.reset()
         const stats = self.#poolStats?.() ?? {}
         for (const [host, s] of Object.entries(stats)) if (s) this.labels(host).set(s.waiting)
+      },
+    })
+    new Gauge({
+      name: 'routing_map_version',
+      help: 'Sharded configs: version of the routing map in force (1: the config map; each change adds one); 0 without shards',
+      registers,
+      collect() {
+        this.set(self.#engine?.mapVersion ?? 0)
       },
     })
     new Gauge({

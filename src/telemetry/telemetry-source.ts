@@ -17,6 +17,10 @@ export interface EngineEvents {
   config: [config: FreshetConfig]
   controls: [controls: FreshetConfig['controls']]
   log: [level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>]
+  /** Sharded configs: a statement named no single shard (sent to the aggregate node, or refused). */
+  cross_shard: [tables: readonly string[], outcome: 'aggregate' | 'refused']
+  /** Sharded configs: a new routing map version applied. */
+  routing_map: [version: number]
 }
 
 /**
@@ -28,6 +32,8 @@ export interface EngineEvents {
 export type TelemetrySource = Pick<EventEmitter<EngineEvents>, 'on' | 'off'> & {
   readonly config: FreshetConfig
   snapshot(): readonly NodeSnapshot[]
+  /** Sharded configs: the routing map version in force (routing_map_version). */
+  readonly mapVersion?: number
 }
 
 /** Connection counts of one node pool. */

@@ -1,6 +1,7 @@
 // Builds a freshet config for a harness cluster, with fast probes so tests observe changes quickly.
 
 import type { FreshetConfigInput } from '../../src/core/config/schema.js'
+import type { ShardedConfigInput } from '../../src/library/create-pool.js'
 import type { FreshetPool } from '../../src/library/freshet-pool.js'
 import type { LocalCluster, ShardedCluster } from '../cluster/index.js'
 import { eventually } from './eventually.js'
@@ -60,8 +61,8 @@ export function configFor(cluster: LocalCluster, patch: Record<string, unknown> 
 export function shardedConfigFor(
   sc: ShardedCluster,
   patch: Record<string, unknown> = {},
-): FreshetConfigInput {
-  return testConfig(sc.config(), patch)
+): ShardedConfigInput {
+  return testConfig(sc.config(), patch) as ShardedConfigInput
 }
 
 /** Maps a server port (inet_server_port()) to the node name. */

@@ -8,11 +8,15 @@ import type { Decision } from './decision.js'
  * @example
  * formatDecision(d)
  * // 'replica_2 (replica) reason=replica tier=near_rt (hint) lag=120ms staleness_bound=180ms class=read'
+ * // 's1_replica_1 (replica) reason=replica shard=shard_1 (statement key 42) tier=near_rt ...' (sharded)
  * // 'ERROR reason=fallback_error tier=near_rt (context) class=read: freshet: no replica within tier ...'
  */
 export function formatDecision(d: Decision): string {
   let line = d.target === null ? 'ERROR' : d.role === null ? d.target : `${d.target} (${d.role})`
   line += ` reason=${d.reason}`
+  if (d.shard) {
+    line += ` shard=${d.shard.shard} (${d.shard.source}${d.shard.key !== undefined ? ` key ${d.shard.key}` : ''})`
+  }
   if (d.wouldBe) line += ` would_be=${d.wouldBe.target} (${d.wouldBe.reason})`
   if (d.tier !== null) line += ` tier=${d.tier}`
   if (d.tierSource !== null) line += d.tier !== null ? ` (${d.tierSource})` : ` tier_source=${d.tierSource}`

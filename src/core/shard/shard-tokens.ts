@@ -36,3 +36,31 @@ export function parseShardTokens(value: string | null | undefined): Map<string, 
   }
   return out.size > 0 ? out : null
 }
+
+/**
+ * One shard's LSN out of a per-shard token (`shard_0:0/1,shard_1:0/2`), or undefined (no such shard, a
+ * bare LSN: meaningless once there are several clusters, a bad token).
+ * @example
+ * shardToken('shard_0:0/1,shard_1:0/2', 'shard_1') // '0/2'
+ */
+export function shardToken(value: string | null | undefined, shard: string): string | undefined {
+  return parseShardTokens(value)?.get(shard)
+}
+
+/**
+ * Per-shard tokens merged: for each shard the later LSN. Either side may be undefined or not a per-shard
+ * token (it then adds nothing).
+ * @example
+ * mergeShardTokens('shard_0:0/5,shard_1:0/1', 'shard_1:0/9') // 'shard_0:0/5,shard_1:0/9'
+ */
+export function mergeShardTokens(a: string | undefined, b: string | undefined): string | undefined {
+  const ta = parseShardTokens(a)
+  const tb = parseShardTokens(b)
+  if (ta === null) return tb === null ? undefined : formatShardTokens(tb)
+  if (tb === null) return formatShardTokens(ta)
+  for (const [shard, lsn] of tb) {
+    const prev = ta.get(shard)
+    if (prev === undefined || (parseLsn(lsn) ?? -1n) > (parseLsn(prev) ?? -1n)) ta.set(shard, lsn)
+  }
+  return formatShardTokens(ta)
+}

@@ -8,7 +8,9 @@ import { parse as parseYaml } from 'yaml'
 import { Classifier } from '../../../src/core/classify/classifier.js'
 import { validateConfig } from '../../../src/core/config/parse-config.js'
 import { IDLE_SESSION } from '../../../src/core/route/routing-context.js'
+import { ShardMap } from '../../../src/core/shard/shard-map.js'
 import { RoutingEngine } from '../../../src/routing/routing-engine.js'
+import { ShardedRouting } from '../../../src/routing/sharded-routing.js'
 import { FreshetMetrics, METRIC_NAMES } from '../../../src/telemetry/metrics.js'
 
 function engineFor(): RoutingEngine {
@@ -131,6 +133,64 @@ describe('metrics', () => {
     assert.match(text, /^proxy_backend_failover_total 1$/m)
     assert.match(text, /^proxy_routing_latency_seconds_count 1$/m)
     assert.match(text, /freshet_controls_changes_total\{control="disable_replica_pools"\} 1/)
+  })
+
+  it('sharded: decisions by shard and source, cross-shard statements by table (refused too), the map version', async () => {
+    const node = (name: string, port: number) => ({ name, url: `postgres://127.0.0.1:${port}/x` })
+    const routing = new ShardedRouting(
+      validateConfig({
+        shards: [
+          { name: 'shard_0', primary: node('s0_primary', 1) },
+          { name: 'shard_1', primary: node('s1_primary', 2) },
+        ],
+        sharding: {
+          tables: { orders: { key: 'customer_id' } },
+          map: [
+            { partition_key_range: '0-511', target_backend: 'shard_0' },
+            { partition_key_range: '512-1023', target_backend: 'shard_1' },
+          ],
+          aggregate: node('federated', 3),
+        },
+      }),
+    )
+    const metrics = new FreshetMetrics()
+    metrics.attachEngine(routing)
+    const decide = (sql: string, params?: unknown[]) =>
+      routing.decide(routing.classify(sql), IDLE_SESSION, {}, { sql, key: params ? { params } : {} })
+    decide('/*+ ROUTE_TO: shard_1 */ SELECT 1')
+    decide('/*+ ROUTE_TO: shard_1 */ SELECT 2')
+    const keyed = decide('SELECT * FROM orders WHERE customer_id = $1', [7])
+    decide('SELECT count(*) FROM orders')
+    assert.throws(() => decide('DELETE FROM orders'))
+    // a dry run (explain) counts nothing
+    routing.decide(
+      routing.classify('SELECT count(*) FROM orders'),
+      IDLE_SESSION,
+      {},
+      {
+        sql: 'SELECT count(*) FROM orders',
+        dryRun: true,
+      },
+    )
+    const { map } = ShardMap.build(
+      { method: 'hash', buckets: 1024, keyType: 'integer' },
+      [{ partition_key_range: '0-1023', target_backend: 'shard_0' }],
+      routing.shardNames,
+    )
+    routing.setMap(map!, 5)
+    const text = await metrics.metrics()
+    assert.match(text, /shard_decisions_total\{shard="shard_1",source="route_to"\} 2/)
+    assert.match(
+      text,
+      new RegExp(`shard_decisions_total\\{shard="${keyed.shard.shard}",source="statement"\\} 1`),
+    )
+    assert.match(text, /shard_decisions_total\{shard="@aggregate",source="cross_shard"\} 1/)
+    assert.match(text, /cross_shard_statements_total\{table="orders"\} 2/)
+    assert.match(text, /^routing_map_version 5$/m)
+    // an unsharded engine has no map: 0
+    const plain = new FreshetMetrics()
+    plain.attachEngine(engineFor())
+    assert.match(await plain.metrics(), /^routing_map_version 0$/m)
   })
 
   it('every metric name the ops files use exists in the registry', async () => {
