@@ -93,11 +93,12 @@ export class ShardedClient extends EventEmitter {
     return this.#enqueue(async () => {
       const text = submittableText(sub) ?? ''
       const values = (sub as { values?: unknown[] }).values
-      const target = await this.#target(this.#pool.routing.classify(text), text, values)
+      const c = this.#pool.routing.classify(text)
+      const target = await this.#target(c, text, values)
       if ('answer' in target)
         throw new FreshetError('FRESHET_UNSUPPORTED', 'a cursor cannot run a BEGIN, SET or COMMIT')
       await target.client.submit(sub, target.shard)
-      this.#afterStatement(target.shard.shard)
+      this.#afterStatement(target.shard.shard, c)
     }).then(
       () => {},
       (err: unknown) => failSubmittable(sub, err),
@@ -130,7 +131,7 @@ export class ShardedClient extends EventEmitter {
     try {
       return await target.client.runQueued(query, values, target.shard)
     } finally {
-      this.#afterStatement(target.shard.shard)
+      this.#afterStatement(target.shard.shard, c)
     }
   }
 
@@ -151,7 +152,7 @@ export class ShardedClient extends EventEmitter {
         const client = this.#clients.get(this.#pinned!)!
         this.#aborted = false
         await client.runQueued('ROLLBACK', undefined)
-        this.#afterStatement(this.#pinned!)
+        this.#afterStatement(this.#pinned!, this.#pool.routing.classify('ROLLBACK'))
         return { answer: result('ROLLBACK') }
       }
       throw new CrossShardError(
@@ -161,11 +162,13 @@ export class ShardedClient extends EventEmitter {
     }
     if (this.#pinned === null && this.#held === null && action === 'begin' && statement) {
       this.#held = [statement]
+      this.#state.ready('T')
       return { answer: result('BEGIN') }
     }
     if (this.#held !== null) {
       if (action === 'commit' || action === 'rollback') {
         this.#held = null
+        this.#ended(c)
         return { answer: result(action === 'commit' ? 'COMMIT' : 'ROLLBACK') }
       }
       if (statement && c.settings !== undefined && c.settings.length > 0 && c.statementCount === 1) {
@@ -192,11 +195,22 @@ export class ShardedClient extends EventEmitter {
     return { client, shard }
   }
 
-  /** After a statement on `shard`: the transaction pin ends with its transaction. */
-  #afterStatement(shard: string): void {
+  /** After statement `c` on `shard`: the transaction pin ends with its transaction. */
+  #afterStatement(shard: string, c: Classification): void {
     const inner = this.#clients.get(shard)
-    if (inner?.session.inTransaction) this.#pinned = shard
-    else if (this.#pinned === shard) this.#pinned = null
+    if (inner?.session.inTransaction) {
+      this.#pinned = shard
+      this.#state.ready('T')
+    } else if (this.#pinned === shard) {
+      this.#pinned = null
+      this.#ended(c)
+    }
+  }
+
+  /** The transaction ended with `c` (COMMIT / ROLLBACK): SET / SET LOCAL freshet.shard_key follow it. */
+  #ended(c: Classification): void {
+    this.#state.applyPins([c], { before: 'T', after: 'I', failed: false })
+    this.#state.ready('I')
   }
 
   /**
@@ -209,8 +223,8 @@ export class ShardedClient extends EventEmitter {
     values: unknown[] | undefined,
     c: Classification,
   ): Promise<pg.QueryResult> {
-    const inTransaction = this.#pinned !== null || this.#held !== null
-    const tag = this.#state.consumeSettings(c, inTransaction) ?? 'SET'
+    this.#state.ready(this.#pinned !== null || this.#held !== null ? 'T' : 'I')
+    const tag = this.#state.consumeSettings(c) ?? 'SET'
     if (this.#held !== null) this.#held.push({ query, values })
     else if (this.#pinned !== null) await this.#clients.get(this.#pinned)!.runQueued(query, values)
     else {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
-import { createPool, type FreshetPool } from '../../../src/library/freshet-pool.js'
+import { createPool } from '../../../src/library/create-pool.js'
+import type { FreshetPool } from '../../../src/library/freshet-pool.js'
 import { configFor, poolReady } from '../../support/cluster-config.js'
 import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
