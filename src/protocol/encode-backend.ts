@@ -169,6 +169,13 @@ export function rowDescription(columns: readonly ColumnInput[]): Buffer {
   return writer.end().flush()
 }
 
+/** ParameterDescription ('t'): int16 count, then an int32 type OID per parameter. */
+export function parameterDescription(typeOids: readonly number[]): Buffer {
+  writer.begin(BackendCode.ParameterDescription).int16(typeOids.length)
+  for (const oid of typeOids) writer.int32(oid)
+  return writer.end().flush()
+}
+
 /** DataRow ('D'): int16 count, then per value int32 length (-1 for NULL) and the text bytes. */
 export function dataRow(values: readonly (string | null)[]): Buffer {
   writer.begin(BackendCode.DataRow).int16(values.length)

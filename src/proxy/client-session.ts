@@ -4,8 +4,10 @@
 // extended-batch.ts (jobs and batch assembly), job-routing.ts (classify once, decide), own-settings.ts
 // (freshet's SET answered here), prepared-statements.ts (client names and the server connection's
 // cache), startup-settings.ts (a lent connection brought to the client's settings), hidden-reply.ts
-// (the token fetch), read-failover.ts (a failed replica read moved to the primary), client-output.ts
-// (gathering the server's answers for the client).
+// (the token fetch), read-failover.ts (a failed replica read moved to the primary), batch-send.ts (a
+// batch sent message by message, waiting where a re-created statement is described), client-output.ts
+// (gathering the server's answers for the client). Above 600 lines as one concept: the loop that
+// dispatches a client's jobs, reads the server's answers and settles the connection at ReadyForQuery.
 
 import type { Socket } from 'node:net'
 import { reportOutcome } from '../core/breaker/breaker-policy.js'
@@ -24,6 +26,7 @@ import {
 } from '../protocol/index.js'
 import { SessionState } from '../session/session-state.js'
 import { failSpan, startStatementSpan } from '../telemetry/statement-span.js'
+import { BatchSend } from './batch-send.js'
 import { errorFields, errorFieldsOf, serverError } from './client-errors.js'
 import { ClientOutput } from './client-output.js'
 import { ClientStartup, type SessionPhase } from './client-startup.js'
@@ -82,6 +85,7 @@ export class ClientSession implements ServerSink {
   readonly #failover: ReadFailover
   readonly #statements = new ClientStatements()
   readonly #jobs = new JobAssembler(this.#statements)
+  readonly #batches = new BatchSend(this.#statements)
   readonly #output = new ClientOutput()
   /** Statements of batches ended by Flush since the last Sync: their pins apply at its ReadyForQuery. */
   readonly #unsynced: Classification[] = []
@@ -302,8 +306,7 @@ export class ClientSession implements ServerSink {
     const whole = job.whole
     const c = job.classification
     if (whole === null) {
-      for (const item of job.items!) this.#statements.send(item, conn)
-      conn.flush()
+      if (!this.#batches.send(job, conn)) return // waits for freshet's Describe (#resume)
     } else if (job.kind !== 'simple') conn.write(whole)
     // a simple Query destroys the unnamed statement; a SQL PREPARE may first close a name it needs
     else if (this.#statements.beforeSimpleQuery(conn, c?.prepare?.name)) {
@@ -312,6 +315,17 @@ export class ClientSession implements ServerSink {
     } else if (pipelinesToken(c, this.state, conn.node === this.#rt.engine.tracker.primary, this.#causal()))
       this.#hidden.sendWith(whole, conn) // no extra round trip for the token before the next statement
     else conn.write(whole)
+    this.#sent(job)
+  }
+
+  /** freshet's Describe of a re-created statement came back (`failed`: an error instead): go on. */
+  #resume(failed: boolean): void {
+    const job = this.#conn === null ? null : this.#batches.resume(this.#conn, failed)
+    if (job !== null) this.#sent(job)
+  }
+
+  /** The job is on its way to the server. */
+  #sent(job: Job): void {
     if (job.syncs === 0) {
       // a batch ended by Flush: the connection stays with us until a Sync comes back as ReadyForQuery
       endSpan(job, null)
@@ -349,35 +363,24 @@ export class ClientSession implements ServerSink {
       case BackendCode.CloseComplete:
         if (this.#statements.closeComplete()) return
         break
-      case BackendCode.ErrorResponse: {
-        if (this.#applying.pending) {
-          this.#applying.failed(serverError(buf.subarray(start + HEADER_LENGTH, end)))
-          return
-        }
-        const job = this.#running
-        const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
-        const fatal = fields !== null && (fields.severity === 'FATAL' || fields.severity === 'PANIC')
-        if (job === null) {
-          if (!this.#hidden.active) {
-            this.#unsyncedError = true
-            // the server ends the session the client holds (pg_terminate_backend, idle_session_timeout)
-            if (fatal) this.#serverFatal = true
-          }
-          break
-        }
-        const conn = this.#conn
-        const held =
-          conn === null ? null : this.#failover.holds(job, conn.node, fields, fatal, this.#phase === 'ready')
-        if (held !== null) {
-          // nothing of the read reached the client (a RowDescription before the error goes too): it may move
-          this.#output.drop()
-          if (held === 'conflict') job.conflict = fields!.message
-          return
-        }
-        job.failed = true
-        if (fatal && !this.#hidden.active) this.#serverFatal = true
-        if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
+      case BackendCode.ParameterDescription:
+        if (this.#statements.parameterDescription(buf.subarray(start + HEADER_LENGTH, end))) return
         break
+      case BackendCode.RowDescription:
+      case BackendCode.NoData: {
+        const body = code === BackendCode.NoData ? null : buf.subarray(start + HEADER_LENGTH, end)
+        if (this.#statements.rowDescription(body)) {
+          if (this.#batches.waiting && !this.#statements.describing) this.#resume(false)
+          return
+        }
+        break
+      }
+      case BackendCode.ErrorResponse: {
+        const forward = this.#serverErrorArrived(buf, start, end)
+        if (forward && !this.#hidden.active) this.#append(buf, start, end)
+        // a batch waiting for freshet's Describe: the server now skips to Sync, so send it
+        if (this.#batches.waiting) this.#resume(true)
+        return
       }
       case BackendCode.NotificationResponse:
         // asynchronous, and the client's (only a connection pinned by its LISTEN gets one): forwarded
@@ -390,6 +393,48 @@ export class ClientSession implements ServerSink {
     }
     if (this.#hidden.active) return
     this.#append(buf, start, end)
+  }
+
+  /** An ErrorResponse of the server: false when it is not to be forwarded (held back, or replaced). */
+  #serverErrorArrived(buf: Buffer, start: number, end: number): boolean {
+    if (this.#applying.pending) {
+      this.#applying.failed(serverError(buf.subarray(start + HEADER_LENGTH, end)))
+      return false
+    }
+    const job = this.#running
+    const fields = errorFieldsOf(buf.subarray(start + HEADER_LENGTH, end))
+    const fatal = fields !== null && (fields.severity === 'FATAL' || fields.severity === 'PANIC')
+    const replaced = this.#hidden.active ? null : this.#statements.serverError(fields)
+    if (replaced !== null) {
+      // the refusal of freshet's Bind in place of a statement whose row type changed: PostgreSQL's 0A000
+      if (job !== null) job.failed = true
+      else this.#unsyncedError = true
+      this.#flushRun()
+      if (this.#running !== null) this.#running.answered = true
+      this.#client.write(replaced)
+      return false
+    }
+    if (job === null) {
+      if (!this.#hidden.active) {
+        this.#unsyncedError = true
+        // the server ends the session the client holds (pg_terminate_backend, idle_session_timeout)
+        if (fatal) this.#serverFatal = true
+      }
+      return true
+    }
+    const conn = this.#conn
+    const held =
+      conn === null ? null : this.#failover.holds(job, conn.node, fields, fatal, this.#phase === 'ready')
+    if (held !== null) {
+      // nothing of the read reached the client (a RowDescription before the error goes too): it may move
+      this.#output.drop()
+      if (held === 'conflict') job.conflict = fields!.message
+      return false
+    }
+    job.failed = true
+    if (fatal && !this.#hidden.active) this.#serverFatal = true
+    if (job.span?.isRecording()) failSpan(job.span, serverError(buf.subarray(start + HEADER_LENGTH, end)))
+    return true
   }
 
   onServerChunkEnd(): void {
@@ -523,6 +568,7 @@ export class ClientSession implements ServerSink {
     this.#applying.reset()
     this.#extendedOpen = false
     this.#statements.reset()
+    this.#batches.reset()
     this.#unsynced.length = 0
     this.#unsyncedError = false
   }
