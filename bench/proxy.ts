@@ -2,13 +2,16 @@
 // Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb]
 //        [--workers N] (also freshet with proxy.workers: N) [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
 //        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell)
+//        [--baseline dir] (also freshet from another checkout, e.g. `git archive main | tar -x -C dir`,
+//        alternated with this one: before/after in the same run)
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { connect, createServer, type Server } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startProxy } from '../src/cli/proxy.js'
 import { startCluster } from '../src/cluster/index.js'
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '0' },
     strace: { type: 'string', default: '3' },
     profile: { type: 'string' },
+    baseline: { type: 'string' },
   },
 })
 
@@ -125,6 +129,19 @@ try {
           adminListen: '127.0.0.1:0',
         })
       : null
+  // another checkout's proxy in this process, alternated with ours (its own module instances)
+  const baseline = values.baseline
+    ? await (async () => {
+        const dir = resolve(values.baseline!)
+        const cli = (await import(pathToFileURL(join(dir, 'src/cli/proxy.ts')).href)) as typeof import('../src/cli/proxy.js')
+        const util = (await import(pathToFileURL(join(dir, 'bench/bench-util.ts')).href)) as typeof import('./bench-util.js')
+        return cli.startProxy({
+          engine: util.benchEngine(cluster, { pools, proxy: { workers: 1 } }),
+          listen: '127.0.0.1:0',
+          adminListen: '127.0.0.1:0',
+        })
+      })()
+    : null
   if (!values['no-pgbouncer'] && pgbouncer.missing() === null)
     bouncer = await pgbouncer.start(cluster, scratch)
   if (!values['no-pipe']) pipe = await startPipe(cluster.primary.port)
@@ -158,6 +175,8 @@ try {
       pid: bouncer.pid!,
     })
   if (pipe) routers.push({ name: 'node pipe', port: pipe.port, cpu: ownCpu, pid: process.pid })
+  if (baseline)
+    routers.push({ name: 'freshet (baseline)', port: portOf(baseline.address), cpu: ownCpu, pid: process.pid })
   routers.push({ name: 'freshet', port, cpu: ownCpu, pid: process.pid })
   if (multi)
     routers.push({
@@ -259,6 +278,7 @@ try {
   }
   profiler?.disconnect()
   await multi?.stop()
+  await baseline?.stop()
   await running.stop()
 } finally {
   pipe?.server.close()

@@ -21,34 +21,22 @@ import {
  * normalizeSql("SELECT * FROM t WHERE id = 42 AND s = 'x' /* app *\/") // "SELECT * FROM t WHERE id = ? AND s = ?"
  */
 export function normalizeSql(sql: string): string {
-  let out = ''
-  let from = 0
-  let pendingSpace = false
+  const w = WRITER
+  w.sql = sql
+  w.out = ''
+  w.from = 0
+  w.pendingSpace = false
   let unterminated = false
   const n = sql.length
   let i = 0
-  // flush sql[from, i) and then put `replacement` (a token, or '' for dropped text)
-  const emit = (to: number, replacement: string, spaceAfter: boolean) => {
-    if (to > from) {
-      if (pendingSpace && out !== '') out += ' '
-      out += sql.slice(from, to)
-      pendingSpace = false
-    }
-    if (replacement !== '') {
-      if (pendingSpace && out !== '') out += ' '
-      out += replacement
-      pendingSpace = false
-    }
-    if (spaceAfter) pendingSpace = true
-  }
   while (i < n) {
     const c = sql.charCodeAt(i)
     if (c === Ch.Quote) {
       const backslashes = isEscapeString(sql, i)
       const end = endOfQuoted(sql, i, Ch.Quote, backslashes)
       if (end === n && (n - 1 === i || sql.charCodeAt(n - 1) !== Ch.Quote)) unterminated = true
-      emit(backslashes ? i - 1 : i, '?', false)
-      i = from = end
+      w.emit(backslashes ? i - 1 : i, '?', false)
+      i = w.from = end
     } else if (c === Ch.DoubleQuote) {
       i = endOfQuoted(sql, i, Ch.DoubleQuote, false)
     } else if (c === Ch.Dollar) {
@@ -59,8 +47,8 @@ export function normalizeSql(sql: string): string {
         while (i < n && isIdentChar(sql.charCodeAt(i))) i++
       } else {
         if (end === n && sql.charCodeAt(n - 1) !== Ch.Dollar) unterminated = true
-        emit(i, '?', false)
-        i = from = end
+        w.emit(i, '?', false)
+        i = w.from = end
       }
     } else if (c >= Ch.Digit0 && c <= Ch.Digit9 && (i === 0 || !isIdentChar(sql.charCodeAt(i - 1)))) {
       let j = i + 1
@@ -70,8 +58,8 @@ export function normalizeSql(sql: string): string {
         else if ((d === Ch.Plus || d === Ch.Minus) && (sql.charCodeAt(j - 1) | 32) === Ch.LowerE) j++
         else break
       }
-      emit(i, '?', false)
-      i = from = j
+      w.emit(i, '?', false)
+      i = w.from = j
     } else if (c === Ch.Slash && sql.charCodeAt(i + 1) === Ch.Star) {
       const end = endOfBlockComment(sql, i)
       if (
@@ -80,17 +68,17 @@ export function normalizeSql(sql: string): string {
       ) {
         unterminated = true
       }
-      emit(i, '', true)
-      i = from = end
+      w.emit(i, '', true)
+      i = w.from = end
     } else if (c === Ch.Minus && sql.charCodeAt(i + 1) === Ch.Minus) {
       const end = endOfLineComment(sql, i)
-      emit(i, '', true)
-      i = from = end
+      w.emit(i, '', true)
+      i = w.from = end
     } else if (isSpace(c)) {
-      emit(i, '', true)
+      w.emit(i, '', true)
       i++
       while (i < n && isSpace(sql.charCodeAt(i))) i++
-      from = i
+      w.from = i
     } else if (isIdentChar(c)) {
       // skip a whole word so that digits inside it are not taken for numbers
       i++
@@ -99,10 +87,41 @@ export function normalizeSql(sql: string): string {
       i++
     }
   }
-  emit(n, '', false)
+  w.emit(n, '', false)
+  const out = w.out
+  w.sql = w.out = ''
   // an unterminated literal or comment is a parse error: never share a key with the terminated text
   return unterminated ? `${out} \u0000` : out
 }
+
+/**
+ * normalizeSql's output under construction. One module-level instance, reused: normalizeSql runs on
+ * every statement whose exact text is not cached (inlined literals), and a closure over its locals per
+ * call was a visible share of the proxy's profile. Synchronous and never re-entered, so one suffices.
+ */
+class NormalizeWriter {
+  sql = ''
+  out = ''
+  from = 0
+  pendingSpace = false
+
+  /** Copies sql[from, to) and then puts `replacement` (a token, or '' for dropped text). */
+  emit(to: number, replacement: string, spaceAfter: boolean): void {
+    if (to > this.from) {
+      if (this.pendingSpace && this.out !== '') this.out += ' '
+      this.out += this.sql.slice(this.from, to)
+      this.pendingSpace = false
+    }
+    if (replacement !== '') {
+      if (this.pendingSpace && this.out !== '') this.out += ' '
+      this.out += replacement
+      this.pendingSpace = false
+    }
+    if (spaceAfter) this.pendingSpace = true
+  }
+}
+
+const WRITER = new NormalizeWriter()
 
 /**
  * A stable short hash (16 hex digits, two FNV-1a 32-bit lanes) of a normalised statement: the same for
