@@ -14,6 +14,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import type { Decision } from '../core/route/decision.js'
 import { tierEligibility } from '../core/topology/tier-eligibility.js'
 import { BucketHistogram } from './bucket-histogram.js'
+import { Tallies, type Tally } from './tally.js'
 import type { PoolStatsProvider, TelemetrySource } from './telemetry-source.js'
 
 /** Every metric name freshet exports; the ops files are checked against it. */
@@ -130,12 +131,19 @@ export class FreshetMetrics {
   readonly #crossShard: Counter<'table'>
   readonly #shardChildren = new Map<string, Map<string, CounterChild>>()
 
-  // Label children cached by nested maps: no string keys built per decision.
-  readonly #decisionChildren = new Map<string, Map<string, Map<string, CounterChild>>>()
-  readonly #fallbackChildren = new Map<string, CounterChild>()
+  // Per-statement counts: tallies (see tally.ts) cached by nested maps, no string keys built per
+  // decision; they reach the counters when the registry is read.
+  readonly #decisionTallies = new Tallies<'tier' | 'target' | 'reason'>()
+  readonly #decisionChildren = new Map<string, Map<string, Map<string, Tally>>>()
+  readonly #fallbackTallies = new Tallies<'tier'>()
+  readonly #fallbackChildren = new Map<string, Tally>()
   readonly #stalenessChildren = new Map<string, HistogramChild>()
-  readonly #readChildren = new Map<string, { primary: CounterChild; replica: CounterChild }>()
-  readonly #violationChildren = new Map<string, CounterChild>()
+  readonly #readTallies = new Tallies<'tier' | 'role'>()
+  readonly #readChildren = new Map<string, { primary: Tally; replica: Tally }>()
+  readonly #unannotatedTallies = new Tallies<never>()
+  readonly #unannotatedTally = this.#unannotatedTallies.of({})
+  readonly #violationTallies = new Tallies<'tier'>()
+  readonly #violationChildren = new Map<string, Tally>()
 
   constructor() {
     const registers = [this.registry]
@@ -144,12 +152,14 @@ export class FreshetMetrics {
       help: 'Routing decisions by freshness tier (none for writes and pins), target node (none on error) and reason',
       labelNames: ['tier', 'target', 'reason'],
       registers,
+      collect: () => this.#decisionTallies.flush(this.#decisions),
     })
     this.#fallbacks = new Counter({
       name: 'routing_fallback_total',
       help: "Reads for which no replica qualified and the tier's fallback ran",
       labelNames: ['tier'],
       registers,
+      collect: () => this.#fallbackTallies.flush(this.#fallbacks),
     })
     // observed per statement: a plain bucket counter, not prom-client's label-checking observe
     this.#decisionLatency = new BucketHistogram({
@@ -170,17 +180,20 @@ export class FreshetMetrics {
       help: 'Tiered reads sent to a node, by tier and role of the node (replica share = offload)',
       labelNames: ['tier', 'role'],
       registers,
+      collect: () => this.#readTallies.flush(this.#reads),
     })
     this.#unannotated = new Counter({
       name: 'unannotated_reads_total',
       help: 'Reads with no freshness tier from hint, context, session or domains (routing.unannotated applied)',
       registers,
+      collect: () => this.#unannotatedTallies.flush(this.#unannotated),
     })
     this.#violations = new Counter({
       name: 'consistency_violations_total',
       help: "Reads sent to a replica whose staleness bound was over the tier's max_lag_ms or unknown (least_lagged fallback, ROUTE_TO)",
       labelNames: ['tier'],
       registers,
+      collect: () => this.#violationTallies.flush(this.#violations),
     })
     this.#backendErrors = new Counter({
       name: 'proxy_backend_errors_total',
@@ -368,10 +381,10 @@ export class FreshetMetrics {
     }
     let child = byReason.get(d.reason)
     if (child === undefined) {
-      child = this.#decisions.labels(tier, target, d.reason)
+      child = this.#decisionTallies.of({ tier, target, reason: d.reason })
       byReason.set(d.reason, child)
     }
-    child.inc()
+    child.n++
     if (d.shard !== undefined) {
       let bySource = this.#shardChildren.get(d.shard.shard)
       if (bySource === undefined) {
@@ -386,19 +399,22 @@ export class FreshetMetrics {
       shardChild.inc()
     }
     this.#decisionLatency.observe(d.decideNs / 1e9)
-    if (d.tierSource === 'unannotated') this.#unannotated.inc()
-    if (FALLBACK_REASONS.has(d.reason)) cached(this.#fallbackChildren, this.#fallbacks, tier).inc()
+    if (d.tierSource === 'unannotated') this.#unannotatedTally.n++
+    if (FALLBACK_REASONS.has(d.reason)) tallyOf(this.#fallbackChildren, this.#fallbackTallies, tier).n++
     if (d.tier !== null && d.target !== null && c.kind === 'read') {
       const staleness = d.stalenessBoundMs
       if (staleness !== null) cached(this.#stalenessChildren, this.#staleness, tier).observe(staleness / 1000)
       const bound = this.#tierBounds.get(d.tier)
       const onReplica = d.role === 'replica'
       if (onReplica && bound !== undefined && (staleness === null || staleness > bound)) {
-        cached(this.#violationChildren, this.#violations, tier).inc()
+        tallyOf(this.#violationChildren, this.#violationTallies, tier).n++
       }
       let reads = this.#readChildren.get(tier)
       if (reads === undefined) {
-        reads = { primary: this.#reads.labels(tier, 'primary'), replica: this.#reads.labels(tier, 'replica') }
+        reads = {
+          primary: this.#readTallies.of({ tier, role: 'primary' }),
+          replica: this.#readTallies.of({ tier, role: 'replica' }),
+        }
         this.#readChildren.set(tier, reads)
       }
       let offload = this.#offload.get(tier)
@@ -409,8 +425,8 @@ export class FreshetMetrics {
       offload.reads++
       if (onReplica) {
         offload.replica++
-        reads.replica.inc()
-      } else reads.primary.inc()
+        reads.replica.n++
+      } else reads.primary.n++
     }
   }
 
@@ -542,6 +558,15 @@ export class FreshetMetrics {
       },
     })
   }
+}
+
+function tallyOf(cache: Map<string, Tally>, tallies: Tallies<'tier'>, tier: string): Tally {
+  let tally = cache.get(tier)
+  if (tally === undefined) {
+    tally = tallies.of({ tier })
+    cache.set(tier, tally)
+  }
+  return tally
 }
 
 function cached<C>(cache: Map<string, C>, metric: { labels(...values: string[]): C }, value: string): C {
