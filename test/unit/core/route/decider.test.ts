@@ -831,6 +831,10 @@ describe('decision helpers', () => {
     assert.equal(d.decideNs, 0)
     assert.ok(Object.isFrozen(timed))
     assert.match(formatDecision(timed), /took=1\.2us/)
+    // every other field unchanged, for a plain and for a shadow decision (wouldBe kept)
+    assert.deepEqual({ ...timed, decideNs: 0 }, { ...d })
+    const shadow = Object.freeze({ ...d, wouldBe: { target: 'r2', reason: 'replica' as const, lagMs: 10 } })
+    assert.deepEqual(withDecideNs(shadow, 5), { ...shadow, decideNs: 5 })
   })
 
   it('replicasAtLsn lists healthy closed replicas at or past a token', () => {
