@@ -86,7 +86,7 @@ export class DecisionLog {
   /** Stores one decision (unsampled) and returns what was stored. */
   record(d: Decision, c: Classification): DecisionRecord {
     const rec: DecisionRecord = {
-      at: new Date().toISOString(),
+      at: this.#isoNow(),
       fingerprint: c.fingerprint ?? null,
       kind: c.kind,
       target: d.target,
@@ -107,6 +107,18 @@ export class DecisionLog {
     this.store(rec)
     this.#onRecord?.(rec)
     return rec
+  }
+
+  // Date#toISOString costs more than the rest of a record: under load many records share a millisecond.
+  #isoMs = -1
+  #iso = ''
+  #isoNow(): string {
+    const now = Date.now()
+    if (now !== this.#isoMs) {
+      this.#isoMs = now
+      this.#iso = new Date(now).toISOString()
+    }
+    return this.#iso
   }
 
   /** Stores a record made elsewhere (a proxy worker's sampled decision). */
