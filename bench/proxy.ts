@@ -133,8 +133,12 @@ try {
   const baseline = values.baseline
     ? await (async () => {
         const dir = resolve(values.baseline!)
-        const cli = (await import(pathToFileURL(join(dir, 'src/cli/proxy.ts')).href)) as typeof import('../src/cli/proxy.js')
-        const util = (await import(pathToFileURL(join(dir, 'bench/bench-util.ts')).href)) as typeof import('./bench-util.js')
+        const cli = (await import(
+          pathToFileURL(join(dir, 'src/cli/proxy.ts')).href
+        )) as typeof import('../src/cli/proxy.js')
+        const util = (await import(
+          pathToFileURL(join(dir, 'bench/bench-util.ts')).href
+        )) as typeof import('./bench-util.js')
         return cli.startProxy({
           engine: util.benchEngine(cluster, { pools, proxy: { workers: 1 } }),
           listen: '127.0.0.1:0',
@@ -176,7 +180,12 @@ try {
     })
   if (pipe) routers.push({ name: 'node pipe', port: pipe.port, cpu: ownCpu, pid: process.pid })
   if (baseline)
-    routers.push({ name: 'freshet (baseline)', port: portOf(baseline.address), cpu: ownCpu, pid: process.pid })
+    routers.push({
+      name: 'freshet (baseline)',
+      port: portOf(baseline.address),
+      cpu: ownCpu,
+      pid: process.pid,
+    })
   routers.push({ name: 'freshet', port, cpu: ownCpu, pid: process.pid })
   if (multi)
     routers.push({
