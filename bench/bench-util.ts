@@ -56,7 +56,11 @@ export function median(xs: number[]): number {
  */
 export function benchEngine(
   cluster: { primary: { name: string; url(): string }; replicas: readonly { name: string; url(): string }[] },
-  sections: { proxy?: Record<string, unknown>; pools?: Record<string, unknown> } = {},
+  sections: {
+    proxy?: Record<string, unknown>
+    pools?: Record<string, unknown>
+    consistency?: Record<string, unknown>
+  } = {},
 ): RoutingEngine {
   return new RoutingEngine(
     parseConfig(
@@ -67,6 +71,7 @@ export function benchEngine(
           replicas: cluster.replicas.map((r) => ({ name: r.name, url: r.url() })),
         },
         pools: sections.pools ?? {},
+        ...(sections.consistency ? { consistency: sections.consistency } : {}),
         proxy: { listen: '127.0.0.1:0', auth: { type: 'trust' }, ...sections.proxy },
         telemetry: { log_level: 'silent' },
       }),
