@@ -6,7 +6,7 @@ import { mergeShardTokens, parseShardTokens } from './shard/shard-tokens.js'
 
 /**
  * True when `text` is a token freshet can honour: a PostgreSQL LSN, a GTID position (MariaDB
- * `0-1-42`, MySQL `uuid:1-5`) or per-shard LSNs of a sharded config (`shard_0:0/16B3748,shard_1:0/2A`,
+ * `0-1-42`, MySQL `uuid:1-5`) or per-shard LSNs of a sharded config (`shard_0:0/16B3748+shard_1:0/2A`,
  * core/shard/shard-tokens.ts). Headers, cookies and message headers carry each unchanged.
  *
  * @example

@@ -1,4 +1,4 @@
-// Reads and writes freshet's propagation headers (X-DB-Route-Hint, X-Primary-LSN, traceparent): shared by the HTTP and messaging helpers.
+// Reads and writes freshet's propagation headers (X-DB-Route-Hint, X-Primary-LSN, X-DB-Shard-Key, traceparent): shared by the HTTP and messaging helpers.
 
 import { debuglog } from 'node:util'
 import { isReadToken, laterToken } from '../core/read-token.js'
@@ -8,9 +8,15 @@ import type { ContextStore } from './context.js'
 export const ROUTE_HINT_HEADER = 'x-db-route-hint'
 /** Read-your-writes token (a PostgreSQL LSN): in on requests and messages, out on responses after writes. */
 export const LSN_HEADER = 'x-primary-lsn'
+/**
+ * Sharded configs: the shard key of this request's statements (as `withShardKey`), in on requests and
+ * messages, handed on by `injectContext`.
+ */
+export const SHARD_KEY_HEADER = 'x-db-shard-key'
 /** W3C trace context of the caller. */
 export const TRACEPARENT_HEADER = 'traceparent'
 
+const MAX_SHARD_KEY_LENGTH = 256
 const TIER_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
@@ -28,7 +34,10 @@ export interface HeaderContextOptions {
    * well-formed name is accepted and an unknown one routes to the primary ('unknown_tier').
    */
   tiers?: readonly string[] | undefined
-  /** Read X-DB-Route-Hint at all (default true). Turn it off where untrusted clients send requests. */
+  /**
+   * Read X-DB-Route-Hint and X-DB-Shard-Key at all (default true). Turn it off where untrusted clients
+   * send requests: a shard key picks where a request's writes go.
+   */
   hints?: boolean | undefined
   /** Where ignored values are reported; default `util.debuglog('freshet')` (NODE_DEBUG=freshet). */
   debug?: DebugLog | undefined
@@ -55,6 +64,7 @@ export function contextFromHeaders(
     hint?: string | undefined
     lsn?: readonly (string | undefined)[] | string | undefined
     traceparent?: string | undefined
+    shardKey?: string | undefined
   },
   options: HeaderContextOptions = {},
 ): Partial<ContextStore> {
@@ -82,6 +92,11 @@ export function contextFromHeaders(
     }
     patch.minLsn = laterToken(patch.minLsn, token.trim())
   }
+  if (values.shardKey !== undefined && options.hints !== false) {
+    // any text: the pool checks it against the key type and reports a bad one (ZF004) when it routes
+    if (values.shardKey.length <= MAX_SHARD_KEY_LENGTH) patch.shardKey = values.shardKey
+    else debug('ignored shard key: longer than 256 characters', { header: SHARD_KEY_HEADER })
+  }
   if (values.traceparent !== undefined) {
     if (TRACEPARENT.test(values.traceparent)) patch.traceparent = values.traceparent
     else debug('ignored traceparent: not W3C trace context', { value: values.traceparent })
@@ -96,6 +111,12 @@ export function contextFromHeaders(
  */
 export function tokenOf(store: ContextStore | undefined): string | undefined {
   return store?.writes.tokens.minToken(store.minLsn)
+}
+
+/** The shard key a scope hands on (withShardKey or a received X-DB-Shard-Key), as header text. */
+export function shardKeyOf(store: ContextStore | undefined): string | undefined {
+  const key = store?.shardKey
+  return key === undefined || key === null ? undefined : String(key)
 }
 
 /** The route hint a scope hands on: `primary` under withPrimary, else its tier. */

@@ -13,7 +13,7 @@ export interface WriteState {
   /**
    * The read-your-writes token of the scope's last write and its time (the session machine's store).
    * With a sharded config the token holds one LSN per shard in one string
-   * (`shard_0:0/16B3748,shard_1:0/2A01F00`, core/shard/shard-tokens.ts; laterToken merges them).
+   * (`shard_0:0/16B3748+shard_1:0/2A01F00`, core/shard/shard-tokens.ts; laterToken merges them).
    */
   readonly tokens: TokenStore
   /** Sharded configs: epoch ms of the last write per shard (sticky_after_write_ms holds that shard only). */

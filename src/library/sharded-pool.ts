@@ -35,7 +35,7 @@ function textOf(query: string | pg.QueryConfig): string {
  * FreshetPool: each statement goes to the shard its key names (hints, `withShardKey`, the statement), then
  * to a node of that shard by its freshness tier; statements naming no single shard go to the aggregate
  * node (or fail, `cross_shard: error`); writes spanning shards fail before anything is sent.
- * Read-your-writes tokens are per shard (`lastWriteToken()`: `shard_0:0/16B3748,shard_1:0/2A01F00`).
+ * Read-your-writes tokens are per shard (`lastWriteToken()`: `shard_0:0/16B3748+shard_1:0/2A01F00`).
  *
  * @example
  * const pool = createPool('sharded.yaml')            // a ShardedPool
@@ -186,7 +186,7 @@ export class ShardedPool extends EventEmitter {
 
   /**
    * The read-your-writes tokens of the current context's writes, one per shard written
-   * (`shard_0:0/16B3748,shard_1:0/2A01F00`), or null. `readYourWrites(token, fn)` and the X-Primary-LSN
+   * (`shard_0:0/16B3748+shard_1:0/2A01F00`), or null. `readYourWrites(token, fn)` and the X-Primary-LSN
    * header take it back as is; each shard's reads wait for that shard's LSN only.
    */
   lastWriteToken(): string | null {

@@ -6,28 +6,29 @@ import { parseLsn } from '../lsn.js'
 const SHARD_NAME = /^[A-Za-z0-9_.-]+$/
 
 /**
- * The header / message form of per-shard tokens: `shard:lsn` pairs joined by commas, in the map's order
- * (`shard_0:0/16B3748,shard_1:0/2A01F00`). An unsharded config keeps the bare LSN (`0/16B3748`).
+ * The header / cookie / message form of per-shard tokens: `shard:lsn` pairs joined by `+`, in the order
+ * the shards were written (`shard_0:0/16B3748+shard_1:0/2A01F00`); `+` and `:` are cookie-safe, a comma
+ * is not. An unsharded config keeps the bare LSN (`0/16B3748`).
  * @example
  * formatShardTokens(new Map([['shard_0', '0/16B3748'], ['shard_1', '0/2A01F00']]))
- * // 'shard_0:0/16B3748,shard_1:0/2A01F00'
+ * // 'shard_0:0/16B3748+shard_1:0/2A01F00'
  */
 export function formatShardTokens(tokens: ReadonlyMap<string, string>): string {
-  return [...tokens].map(([shard, lsn]) => `${shard}:${lsn}`).join(',')
+  return [...tokens].map(([shard, lsn]) => `${shard}:${lsn}`).join('+')
 }
 
 /**
  * Parses the per-shard form back, or returns null when `value` is not one (a bare LSN, garbage): a token
  * arrives from headers and message brokers, so a bad one is routine input and the caller goes on
- * without it. Pairs with a bad LSN are dropped; the last pair for a shard wins.
+ * without it. Pairs with a bad LSN are dropped; the last pair for a shard wins. Commas separate pairs too.
  * @example
- * parseShardTokens('shard_0:0/16B3748,shard_1:0/2A01F00')?.get('shard_1') // '0/2A01F00'
+ * parseShardTokens('shard_0:0/16B3748+shard_1:0/2A01F00')?.get('shard_1') // '0/2A01F00'
  * parseShardTokens('0/16B3748') // null
  */
 export function parseShardTokens(value: string | null | undefined): Map<string, string> | null {
   if (!value?.includes(':')) return null
   const out = new Map<string, string>()
-  for (const part of value.split(',')) {
+  for (const part of value.split(/[+,]/)) {
     const colon = part.indexOf(':')
     if (colon <= 0) continue
     const shard = part.slice(0, colon).trim()
@@ -38,10 +39,10 @@ export function parseShardTokens(value: string | null | undefined): Map<string, 
 }
 
 /**
- * One shard's LSN out of a per-shard token (`shard_0:0/1,shard_1:0/2`), or undefined (no such shard, a
+ * One shard's LSN out of a per-shard token (`shard_0:0/1+shard_1:0/2`), or undefined (no such shard, a
  * bare LSN: meaningless once there are several clusters, a bad token).
  * @example
- * shardToken('shard_0:0/1,shard_1:0/2', 'shard_1') // '0/2'
+ * shardToken('shard_0:0/1+shard_1:0/2', 'shard_1') // '0/2'
  */
 export function shardToken(value: string | null | undefined, shard: string): string | undefined {
   return parseShardTokens(value)?.get(shard)
@@ -51,7 +52,7 @@ export function shardToken(value: string | null | undefined, shard: string): str
  * Per-shard tokens merged: for each shard the later LSN. Either side may be undefined or not a per-shard
  * token (it then adds nothing).
  * @example
- * mergeShardTokens('shard_0:0/5,shard_1:0/1', 'shard_1:0/9') // 'shard_0:0/5,shard_1:0/9'
+ * mergeShardTokens('shard_0:0/5+shard_1:0/1', 'shard_1:0/9') // 'shard_0:0/5+shard_1:0/9'
  */
 export function mergeShardTokens(a: string | undefined, b: string | undefined): string | undefined {
   const ta = parseShardTokens(a)

@@ -3,6 +3,7 @@
 export {
   LSN_HEADER,
   ROUTE_HINT_HEADER,
+  SHARD_KEY_HEADER,
   TRACEPARENT_HEADER,
 } from '../context-from-headers.js'
 export { type FastifyInstanceLike, freshetFastify } from './freshet-fastify.js'

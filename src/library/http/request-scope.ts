@@ -12,6 +12,7 @@ import {
   LSN_HEADER,
   nodeDebugLog,
   ROUTE_HINT_HEADER,
+  SHARD_KEY_HEADER,
   TRACEPARENT_HEADER,
 } from '../context-from-headers.js'
 
@@ -68,6 +69,7 @@ export function requestContext(
       hint: headerText(headers[ROUTE_HINT_HEADER]),
       lsn,
       traceparent: headerText(headers[TRACEPARENT_HEADER]),
+      shardKey: headerText(headers[SHARD_KEY_HEADER]),
     },
     headerOptions(options),
   )

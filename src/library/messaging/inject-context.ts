@@ -6,6 +6,8 @@ import {
   LSN_HEADER,
   ROUTE_HINT_HEADER,
   routeHintOf,
+  SHARD_KEY_HEADER,
+  shardKeyOf,
   TRACEPARENT_HEADER,
   tokenOf,
 } from '../context-from-headers.js'
@@ -21,7 +23,7 @@ export interface InjectOptions {
 /**
  * Adds freshet's propagation headers to a message's headers: `x-db-route-hint` (the scope's tier, or
  * `primary` under withPrimary), `x-primary-lsn` (the later of the token the scope received and its own
- * last write) and `traceparent` (of the active OpenTelemetry span when there is one, so the consumer's
+ * last write; per shard with a sharded config), `x-db-shard-key` (the scope's shard key) and `traceparent` (of the active OpenTelemetry span when there is one, so the consumer's
  * spans join the producer's trace; else the one the scope received). Headers the scope has no value for are left alone. Works with any
  * broker whose headers are string maps (AMQP, Kafka, NATS, Redis stream fields, SQS attributes).
  * @example
@@ -38,6 +40,8 @@ export function injectContext(
   if (hint) headers[ROUTE_HINT_HEADER] = hint
   const token = tokenOf(store) ?? options.pool?.lastWriteToken() ?? undefined
   if (token) headers[LSN_HEADER] = token
+  const shardKey = shardKeyOf(store)
+  if (shardKey !== undefined) headers[SHARD_KEY_HEADER] = shardKey
   const traceparent = activeTraceparent() ?? store?.traceparent
   if (traceparent) headers[TRACEPARENT_HEADER] = traceparent
   return headers

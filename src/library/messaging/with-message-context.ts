@@ -8,6 +8,7 @@ import {
   headerText,
   LSN_HEADER,
   ROUTE_HINT_HEADER,
+  SHARD_KEY_HEADER,
   TRACEPARENT_HEADER,
 } from '../context-from-headers.js'
 
@@ -47,6 +48,7 @@ export function withMessageContext<T>(
       hint: headerText(get(ROUTE_HINT_HEADER) as HeaderValue),
       lsn: headerText(get(LSN_HEADER) as HeaderValue),
       traceparent: headerText(get(TRACEPARENT_HEADER) as HeaderValue),
+      shardKey: headerText(get(SHARD_KEY_HEADER) as HeaderValue),
     },
     {
       tiers: options.tiers ?? (options.pool ? Object.keys(options.pool.config.routing.tiers) : undefined),

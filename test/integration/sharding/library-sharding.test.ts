@@ -4,12 +4,17 @@
 // tokens, lag and a stopped replica stay inside their shard; the refusals send nothing.
 
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { isFreshetError } from '../../../src/core/errors.js'
 import { hashBucket } from '../../../src/core/shard/shard-key.js'
 import { parseShardTokens } from '../../../src/core/shard/shard-tokens.js'
 import { freshness, readYourWrites, withScope, withShardKey } from '../../../src/library/context.js'
 import { createPool } from '../../../src/library/create-pool.js'
+import { withRequestContext } from '../../../src/library/http/with-request-context.js'
+import { injectContext } from '../../../src/library/messaging/inject-context.js'
+import { withMessageContext } from '../../../src/library/messaging/with-message-context.js'
 import type { ShardedPool } from '../../../src/library/sharded-pool.js'
 import { type ShardedCluster, startShardedCluster } from '../../cluster/index.js'
 import { shardedConfigFor } from '../../support/cluster-config.js'
@@ -58,7 +63,16 @@ describe('createPool with shards', () => {
     )
     pool = createPool(
       shardedConfigFor(sc, {
-        routing: { unannotated: 'near_rt' },
+        // eventual by default: which node serves is the subject, and a loaded 2-core machine can push a
+        // replica's staleness bound past near_rt's 500 ms; the lag test names its own 1.5 s tier
+        routing: {
+          unannotated: 'eventual',
+          tiers: {
+            near_rt: { max_lag_ms: 500, fallback: 'primary' },
+            eventual: { max_lag_ms: 60_000, fallback: 'least_lagged' },
+            lag_1s: { max_lag_ms: 1500, fallback: 'primary' },
+          },
+        },
         sharding: { ...sc.config().sharding, reference_tables: ['countries'] },
       }),
     )
@@ -229,6 +243,69 @@ describe('createPool with shards', () => {
     assert.equal(carried.rows[0]!.n, 1)
   })
 
+  it('X-DB-Shard-Key routes an HTTP request; its X-Primary-LSN carries per-shard tokens; messages hand both on', async () => {
+    const a = customerOn('shard_0', 7)
+    const b = customerOn('shard_1', 7)
+    const server = createServer(
+      withRequestContext(
+        async (req, res) => {
+          if (req.method === 'POST') {
+            await pool.query('INSERT INTO orders (id, customer_id, total) VALUES ($1, $2, 1)', [
+              Number(req.url!.slice(1)),
+              b,
+            ])
+            res.end('{}')
+            return
+          }
+          // no key in the statement: the header's key picks the shard
+          const r = await pool.query(
+            'SELECT inet_server_port() AS port, count(*)::int AS n FROM orders WHERE id = 400001',
+          )
+          res.end(JSON.stringify({ node: nodeOfPort.get(Number(r.rows[0].port)), n: r.rows[0].n }))
+        },
+        { pool },
+      ),
+    )
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const get = async (headers: Record<string, string>) =>
+      (await (await fetch(`${url}/`, { headers })).json()) as { node: string; n: number }
+    const s1 = sc.shard('shard_1').cluster
+    try {
+      const plain = await get({ 'x-db-shard-key': String(a) })
+      assert.equal(plain.node, 's0_replica_1')
+      await s1.pauseReplay('replica_1')
+      try {
+        const post = await fetch(`${url}/400001`, {
+          method: 'POST',
+          headers: { 'x-db-shard-key': String(b) },
+        })
+        const token = post.headers.get('x-primary-lsn')
+        assert.deepEqual([...(parseShardTokens(token) ?? new Map()).keys()], ['shard_1'])
+        // the next request brings the token back: shard_1's read waits for it (primary: its replica is paused)
+        const mine = await get({ 'x-db-shard-key': String(b), 'x-primary-lsn': token! })
+        assert.equal(mine.node, 's1_primary')
+        assert.equal(mine.n, 1)
+        // shard_0 has nothing to wait for under the same token
+        const other = await get({ 'x-db-shard-key': String(a), 'x-primary-lsn': token! })
+        assert.equal(other.node, 's0_replica_1')
+        // a producer's shard key and token travel in message headers to the consumer
+        const headers = await withShardKey(b, () => readYourWrites(token, async () => injectContext({})))
+        assert.equal(headers['x-db-shard-key'], String(b))
+        assert.equal(headers['x-primary-lsn'], token)
+        const consumed = await withMessageContext(headers, () =>
+          pool.query('SELECT inet_server_port() AS port, count(*)::int AS n FROM orders WHERE id = 400001'),
+        )
+        assert.equal(nodeOfPort.get(Number(consumed.rows[0].port)), 's1_primary')
+        assert.equal(consumed.rows[0].n, 1)
+      } finally {
+        await s1.resumeReplay('replica_1')
+      }
+    } finally {
+      server.close()
+    }
+  })
+
   it('a lagging replica in shard_1 leaves shard_0 on its replica', async () => {
     const a = customerOn('shard_0')
     const b = customerOn('shard_1')
@@ -240,9 +317,14 @@ describe('createPool with shards', () => {
     )
     try {
       const read = (c: number) =>
-        served(pool.query('SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1', [c]))
+        served(
+          pool.query(
+            '/* FRESHNESS: LAG_1S */ SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1',
+            [c],
+          ),
+        )
       await eventually(
-        'shard_1 near_rt reads leave the paused replica',
+        'shard_1 reads within 1.5 s leave the paused replica',
         async () => (await read(b)) === 's1_primary',
       )
       for (let i = 0; i < 5; i++) assert.equal(await read(a), 's0_replica_1')

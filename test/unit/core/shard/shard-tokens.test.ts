@@ -2,7 +2,13 @@
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { formatShardTokens, parseShardTokens } from '../../../../src/core/shard/shard-tokens.js'
+import { isReadToken, laterToken } from '../../../../src/core/read-token.js'
+import {
+  formatShardTokens,
+  mergeShardTokens,
+  parseShardTokens,
+  shardToken,
+} from '../../../../src/core/shard/shard-tokens.js'
 
 describe('shard tokens', () => {
   it('round-trips shard -> LSN pairs in order', () => {
@@ -11,7 +17,7 @@ describe('shard tokens', () => {
       ['shard_1', '1A/2A01F00'],
     ])
     const text = formatShardTokens(tokens)
-    assert.equal(text, 'shard_0:0/16B3748,shard_1:1A/2A01F00')
+    assert.equal(text, 'shard_0:0/16B3748+shard_1:1A/2A01F00')
     assert.deepEqual(parseShardTokens(text), tokens)
   })
 
@@ -30,6 +36,13 @@ describe('shard tokens', () => {
       ],
     ],
     ['shard_0:0/1,shard_0:0/2', [['shard_0', '0/2']]],
+    [
+      'shard_0:0/1+shard_1:0/2',
+      [
+        ['shard_0', '0/1'],
+        ['shard_1', '0/2'],
+      ],
+    ],
     ['sh ard:0/1', null],
   ]
   for (const [input, want] of cases) {
@@ -38,4 +51,22 @@ describe('shard tokens', () => {
       assert.deepEqual(got === null ? null : [...got], want)
     })
   }
+})
+
+describe('shard tokens: merge and pick', () => {
+  it('keeps the later LSN of each shard and every shard of either side', () => {
+    assert.equal(
+      mergeShardTokens('shard_0:0/5+shard_1:0/9', 'shard_1:0/1+shard_2:0/3'),
+      'shard_0:0/5+shard_1:0/9+shard_2:0/3',
+    )
+    assert.equal(mergeShardTokens(undefined, 'shard_1:0/1'), 'shard_1:0/1')
+    assert.equal(mergeShardTokens('0/5', 'shard_1:0/1'), 'shard_1:0/1')
+    assert.equal(shardToken('shard_0:0/5+shard_1:0/9', 'shard_1'), '0/9')
+    assert.equal(shardToken('0/9', 'shard_1'), undefined)
+  })
+  it('laterToken and isReadToken understand the per-shard form', () => {
+    assert.equal(isReadToken('shard_0:0/5+shard_1:0/9'), true)
+    assert.equal(laterToken('shard_0:0/5', 'shard_0:0/7+shard_1:0/1'), 'shard_0:0/7+shard_1:0/1')
+    assert.equal(laterToken('shard_0:0/5', '0/7'), 'shard_0:0/5')
+  })
 })
