@@ -111,6 +111,41 @@ export function decodeBind(body: Buffer): BindHead {
   return { portal, statement, statementStart, statementEnd, restStart: statementEnd + 1 }
 }
 
+/**
+ * Bind's parameter values, for routing by a `$n` shard key: text-format values as strings; binary ones
+ * as numbers when 2, 4 or 8 bytes long (int2, int4, int8), as a uuid's hex when 16, else as UTF-8
+ * text; NULL as null. Layout after the names: int16 format count, int16 formats (0 none: all text;
+ * 1: one for all), int16 value count, then per value int32 length (-1 NULL) and the bytes.
+ * @example
+ * decodeBindParams(body) // ['42', null]
+ */
+export function decodeBindParams(body: Buffer): (string | bigint | null)[] {
+  const r = new BodyReader(body, 'Bind')
+  r.cstring()
+  r.cstring()
+  const formatCount = r.uint16()
+  const formats: number[] = []
+  for (let i = 0; i < formatCount; i++) formats.push(r.int16())
+  const count = r.uint16()
+  const out: (string | bigint | null)[] = []
+  for (let i = 0; i < count; i++) {
+    const len = r.int32()
+    if (len === -1) {
+      out.push(null)
+      continue
+    }
+    const v = r.bytes(len)
+    const binary = (formatCount === 1 ? formats[0] : formats[i]) === 1
+    if (!binary) out.push(v.toString('utf8'))
+    else if (len === 8) out.push(v.readBigInt64BE(0))
+    else if (len === 4) out.push(BigInt(v.readInt32BE(0)))
+    else if (len === 2) out.push(BigInt(v.readInt16BE(0)))
+    else if (len === 16) out.push(v.toString('hex'))
+    else out.push(v.toString('utf8'))
+  }
+  return out
+}
+
 /** What a Describe or Close names: 'S' a prepared statement, 'P' a portal. */
 export interface TargetedMessage {
   kind: 'S' | 'P'

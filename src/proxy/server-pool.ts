@@ -416,6 +416,20 @@ export class ServerPool {
     for (const conn of held) this.release(conn)
   }
 
+  /** Closes every idle connection to node `name` (a drained route); returns how many. Busy ones stay. */
+  closeIdle(name: string): number {
+    const p = this.#nodes.get(name)
+    if (!p) return 0
+    let n = 0
+    for (const list of p.idle.values()) {
+      for (const conn of [...list]) {
+        conn.destroy()
+        n++
+      }
+    }
+    return n
+  }
+
   /** Closes a connection that is in use (broken or holding state that cannot be cleaned). */
   discard(conn: ServerConnection): void {
     conn.dirty = true

@@ -46,6 +46,7 @@ describe('frontend messages round trip', () => {
     assert.equal(head.statement, 'stmt')
     assert.equal(b.body.toString('utf8', head.statementStart, head.statementEnd), 'stmt')
     assert.equal(head.restStart, head.statementEnd + 1)
+    assert.deepEqual(p.decodeBindParams(b.body), ['1', null])
     assert.deepEqual(p.decodeDescribe(frame(p.describe('S', 'stmt')).body), { kind: 'S', name: 'stmt' })
     assert.deepEqual(p.decodeClose(frame(p.close('P', '')).body), { kind: 'P', name: '' })
     assert.deepEqual(p.decodeExecute(frame(p.execute('c1', 50)).body), { portal: 'c1', maxRows: 50 })
@@ -232,12 +233,52 @@ describe('decoders on hostile bodies', () => {
     )
   })
 
+  it('Bind parameter values: text, NULL, binary int2/int4/int8 and uuid, one format for all', () => {
+    assert.deepEqual(p.decodeBindParams(frame(p.bind('', 's', ['42', null, 'eu'])).body), ['42', null, 'eu'])
+    const int8 = Buffer.alloc(8)
+    int8.writeBigInt64BE(-7n)
+    const int4 = Buffer.alloc(4)
+    int4.writeInt32BE(123456)
+    const int2 = Buffer.from([0x00, 0x05])
+    const uuid = Buffer.from('a0eebc999c0b4ef8bb6d6bb9bd380a11', 'hex')
+    const values = [int8, int4, int2, uuid, Buffer.from('txt'), null]
+    // portal, statement, int16 6 formats (binary but the 5th), int16 6 values, each int32 length + bytes, int16 0
+    const parts: Buffer[] = [
+      Buffer.from('\0s\0'),
+      Buffer.from([0, 6, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 6]),
+    ]
+    for (const v of values) {
+      const len = Buffer.alloc(4)
+      len.writeInt32BE(v === null ? -1 : v.length)
+      parts.push(len, ...(v === null ? [] : [v]))
+    }
+    parts.push(Buffer.from([0, 0]))
+    assert.deepEqual(p.decodeBindParams(Buffer.concat(parts)), [
+      -7n,
+      123456n,
+      5n,
+      'a0eebc999c0b4ef8bb6d6bb9bd380a11',
+      'txt',
+      null,
+    ])
+    // one format code for all: binary
+    const all = Buffer.concat([
+      Buffer.from('\0s\0'),
+      Buffer.from([0, 1, 0, 1, 0, 1, 0, 0, 0, 4]),
+      int4,
+      Buffer.from([0, 0]),
+    ])
+    assert.deepEqual(p.decodeBindParams(all), [123456n])
+    assert.throws(() => p.decodeBindParams(Buffer.from('\0s\0\0\0\0\x01\0\0\0\x09ab')), p.ProtocolError)
+  })
+
   it('random bodies throw nothing but ProtocolError from any decoder (fixed seed)', () => {
     const decoders: ((b: Buffer) => unknown)[] = [
       p.decodeStartupPacket,
       p.decodeQuery,
       p.decodeParse,
       p.decodeBind,
+      p.decodeBindParams,
       p.decodeDescribe,
       p.decodeClose,
       p.decodeExecute,
