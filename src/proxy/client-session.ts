@@ -41,6 +41,7 @@ import { ReadFailover } from './read-failover.js'
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity } from './server-pool.js'
+import { ShardSession } from './shard-session.js'
 import { planSettings, SettingsApply, settingsNotApplied } from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -93,8 +94,13 @@ export class ClientSession implements ServerSink {
   #unsyncedError = false
   /** A reused one-statement list for {@link SessionState.applyPins}. */
   readonly #one: Classification[] = []
+  /** Sharded configs: the job's shard, the transaction's pin, per-shard tokens (shard-session.ts). */
+  readonly #shard: ShardSession | null
+  /** The job waiting for a held BEGIN (sent first, its answer hidden) to be answered. */
+  #afterBegin: Job | null = null
   constructor(socket: Socket, runtime: ProxyRuntime) {
     this.#rt = runtime
+    this.#shard = runtime.sharded === null ? null : new ShardSession(runtime.sharded, this.state)
     this.#failover = new ReadFailover(runtime, this.state)
     this.#client = new ClientTransport(socket, {
       frame: this.#onClientFrame,
@@ -123,6 +129,21 @@ export class ClientSession implements ServerSink {
   /** True while a statement of this client runs on a server (for CancelRequest). */
   get busyConnection(): ServerConnection | null {
     return this.#running || this.#hidden.active ? this.#conn : null
+  }
+
+  /**
+   * Sharded configs: the node of the connection held now, the routing-map version it was routed under,
+   * and whether a transaction or a statement runs on it (a routing-map drain waits for those); else null.
+   */
+  get shardRoute(): { node: string; version: number | null; transaction: boolean; running: boolean } | null {
+    const conn = this.#conn
+    if (this.#shard === null || conn === null) return null
+    return {
+      node: conn.node,
+      version: this.#shard.routedVersion,
+      transaction: this.state.inTransaction,
+      running: this.#running !== null || this.#hidden.active,
+    }
   }
 
   /** Holding a server connection (open transaction, session state) or running something. */
@@ -200,7 +221,7 @@ export class ClientSession implements ServerSink {
       return
     }
     const engine = this.#rt.engine
-    const reads = classifyJob(engine, job)
+    const reads = classifyJob(this.#rt.sharded ?? engine, job)
     const c = job.classification
     const own = c === null ? null : answerOwnSettings(job, c, this.state)
     if (own !== null) {
@@ -209,6 +230,10 @@ export class ClientSession implements ServerSink {
       return
     }
     const conn = this.#conn
+    if (this.#shard !== null) {
+      this.#dispatchSharded(job, reads, conn, this.#shard)
+      return
+    }
     if (conn !== null) {
       // held (transaction, session state, open batch): still decided, so logs and metrics see it
       if (c !== null)
@@ -234,6 +259,66 @@ export class ClientSession implements ServerSink {
       return
     }
     job.classification = picked.classification
+    this.#routed(job, picked.decision)
+  }
+
+  /** A sharded config: the job's shard first (ShardSession.plan), then that shard's engine decides. */
+  #dispatchSharded(
+    job: Job,
+    reads: Classification[] | null,
+    conn: ServerConnection | null,
+    shards: ShardSession,
+  ): void {
+    const plan = shards.plan(job, reads, conn?.node ?? null, this.state.txStatus)
+    if (plan.kind === 'answer') {
+      // freshet's own ReadyForQuery: the session machine takes its status as from a server
+      this.state.ready(plan.status)
+      this.#client.write(plan.bytes)
+      this.#running = null
+      return
+    }
+    if (plan.kind === 'fail') {
+      if (plan.status !== undefined) this.state.ready(plan.status)
+      this.#failJob(job, plan.error)
+      return
+    }
+    if (plan.kind === 'raise') {
+      // the server raises the refusal in the open transaction, which aborts it there
+      this.#running = plan.job
+      this.#send(plan.job, conn!)
+      return
+    }
+    const routing = this.#rt.sharded!
+    const c = job.classification
+    const shard = plan.shard
+    if (conn !== null) {
+      // held: still decided, so logs and metrics see it
+      if (c !== null)
+        job.span = startStatementSpan(
+          routing.decide(c, this.state.view(), shards.context, { shard }).decision,
+          c,
+        )
+      this.#send(job, conn)
+      return
+    }
+    shards.routed()
+    // a held BEGIN goes first: the transaction runs where that shard's engine puts a BEGIN
+    const statement = shards.heldBegin?.classification ?? reads ?? c
+    if (statement === null) {
+      this.#acquire(job, routing.engine(shard.shard).tracker.primary)
+      return
+    }
+    const wait =
+      shards.context(shard.shard).minLsn !== undefined &&
+      this.#rt.config().consistency.max_wait_for_sync_ms > 0
+    const picked = routing.decide(statement, this.state.view(), shards.context, { shard, wait })
+    if ('then' in picked) {
+      picked.then(
+        ({ decision }) => this.#routed(job, decision),
+        (err: unknown) => this.#failJob(job, err),
+      )
+      return
+    }
     this.#routed(job, picked.decision)
   }
 
@@ -301,6 +386,14 @@ export class ClientSession implements ServerSink {
   }
 
   #send(job: Job, conn: ServerConnection): void {
+    const begin = this.#shard?.takeBegin() ?? null
+    if (begin !== null) {
+      // the BEGIN freshet answered goes out first; its own answer is not the client's
+      this.#afterBegin = job
+      this.#hidden.start(false)
+      conn.write(begin)
+      return
+    }
     job.startedAt = performance.now()
     this.#rt.observer?.observeProxyRoutingLatency((job.startedAt - job.receivedAt) / 1000)
     const whole = job.whole
@@ -312,7 +405,14 @@ export class ClientSession implements ServerSink {
     else if (this.#statements.beforeSimpleQuery(conn, c?.prepare?.name)) {
       conn.queue(whole)
       conn.flush()
-    } else if (pipelinesToken(c, this.state, conn.node === this.#rt.engine.tracker.primary, this.#causal()))
+    } else if (
+      pipelinesToken(
+        c,
+        this.state,
+        conn.node === this.#rt.engineOf(conn.node).tracker.primary,
+        this.#causal(),
+      )
+    )
       this.#hidden.sendWith(whole, conn) // no extra round trip for the token before the next statement
     else conn.write(whole)
     this.#sent(job)
@@ -466,7 +566,7 @@ export class ClientSession implements ServerSink {
     }
     if (--job.syncs > 0) return
     endSpan(job, null) // a server error already marked it failed
-    const engine = this.#rt.engine
+    const engine = this.#rt.engineOf(conn.node)
     engine.tracker.observeLatency(conn.node, performance.now() - job.startedAt)
     reportOutcome(engine.tracker.breaker(conn.node), 'answered')
     let statements = statementsOf(job, this.#one)
@@ -495,6 +595,13 @@ export class ClientSession implements ServerSink {
   }
 
   #hiddenDone(): void {
+    const afterBegin = this.#afterBegin
+    if (afterBegin !== null) {
+      this.#afterBegin = null
+      this.#hidden.finish()
+      this.#send(afterBegin, this.#conn!)
+      return
+    }
     const token = this.#hidden.finish()
     const applied = this.#applying.finish()
     if (applied !== null) {
@@ -508,6 +615,7 @@ export class ClientSession implements ServerSink {
       return
     }
     if (token !== undefined) this.state.recordWrite(token)
+    if (typeof token === 'string' && this.#conn !== null) this.#shard?.recordToken(this.#conn.node, token)
     this.#settle()
   }
 
@@ -531,7 +639,7 @@ export class ClientSession implements ServerSink {
     else this.#output.drop() // nothing of it reached the client: it may still move
     this.#release(conn)
     this.#rt.observer?.backendError(conn.node)
-    reportOutcome(this.#rt.engine.tracker.breaker(conn.node), 'connection_failed')
+    reportOutcome(this.#rt.engineOf(conn.node).tracker.breaker(conn.node), 'connection_failed')
     if (this.#serverFatal) {
       // the client saw the server's FATAL: its session is over, as on a direct connection, where
       // PostgreSQL closes after it (clients and psql rely on that); nothing of freshet's own follows
@@ -566,6 +674,7 @@ export class ClientSession implements ServerSink {
   #resetServerState(): void {
     this.#hidden.reset()
     this.#applying.reset()
+    this.#afterBegin = null
     this.#extendedOpen = false
     this.#statements.reset()
     this.#batches.reset()
@@ -600,6 +709,7 @@ export class ClientSession implements ServerSink {
   #release(conn: ServerConnection, unknownState = false): void {
     if (!this.state.releaseConnection({ unknownState })) conn.dirty = true
     this.#conn = null
+    this.#shard?.released()
     this.#rt.pool.release(conn)
   }
 

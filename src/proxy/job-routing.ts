@@ -18,7 +18,7 @@ const NO_STATEMENTS: readonly Classification[] = Object.freeze([])
  * const reads = classifyJob(engine, job)
  * engine.decide(reads ?? job.classification!, state.view(), state.context(), { wait: true })
  */
-export function classifyJob(engine: RoutingEngine, job: Job): Classification[] | null {
+export function classifyJob(engine: Pick<RoutingEngine, 'classify'>, job: Job): Classification[] | null {
   let c = job.sql === null ? null : engine.classify(job.sql)
   let reads: Classification[] | null = null
   const texts = job.texts

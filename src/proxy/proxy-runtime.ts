@@ -2,10 +2,12 @@
 
 import type { FreshetConfig } from '../core/config/schema.js'
 import type { RoutingEngine } from '../routing/routing-engine.js'
+import type { ShardedRouting } from '../routing/sharded-routing.js'
 import type { AdminConsoleHook } from './admin-console-hook.js'
 import type { UserCredential } from './auth/create-client-authenticator.js'
 import type { ServerConnection } from './server-connection.js'
-import type { LoginIdentity, ServerPool } from './server-pool.js'
+import type { LoginIdentity } from './server-pool.js'
+import type { ProxyPool } from './sharded-server-pool.js'
 
 /** What the proxy reports for its metrics (FreshetMetrics has these methods). */
 export interface ProxyObserver {
@@ -27,8 +29,13 @@ export interface RegisteredClient {
 
 /** What a client session needs from the proxy around it (a ProxyServer is one). */
 export interface ProxyRuntime {
+  /** The engine (sharded: the first shard's, for the settings every shard shares). */
   readonly engine: RoutingEngine
-  readonly pool: ServerPool
+  readonly pool: ProxyPool
+  /** Sharded configs: the front that decides each statement's shard; null otherwise. */
+  readonly sharded: ShardedRouting | null
+  /** The engine that owns node `node`: its shard's (the one engine when unsharded). */
+  engineOf(node: string): RoutingEngine
   readonly observer: ProxyObserver | null
   config(): FreshetConfig
   /** Prepared credential of a configured user, or null. */

@@ -7,6 +7,7 @@ import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { cancelRequest, parameterStatus } from '../protocol/index.js'
 import type { RoutingEngine } from '../routing/routing-engine.js'
+import type { ShardedRouting } from '../routing/sharded-routing.js'
 import type { AdminConsoleHook } from './admin-console-hook.js'
 import { prepareCredential, type UserCredential } from './auth/create-client-authenticator.js'
 import { ClientSession } from './client-session.js'
@@ -14,6 +15,7 @@ import type { ProxyObserver, ProxyRuntime } from './proxy-runtime.js'
 import type { ServerConnection } from './server-connection.js'
 import type { LoginIdentity, ServerConnectionInfo, ServerPoolStats } from './server-pool.js'
 import { ServerPool } from './server-pool.js'
+import { type ProxyPool, ShardedServerPool } from './sharded-server-pool.js'
 
 /** Options of {@link ProxyServer}. */
 export interface ProxyServerOptions {
@@ -30,6 +32,11 @@ export interface ProxyServerOptions {
   onForeignCancel?: (pid: number, secret: Buffer) => void
   /** Serves clients of the virtual admin database (`proxy.admin.database`); none: such logins are refused. */
   adminConsole?: AdminConsoleHook
+  /**
+   * A sharded config: the routing front; `engine` is then its first shard's engine. Each statement goes
+   * to its shard, over one server pool per shard (docs/sharding.md).
+   */
+  sharded?: ShardedRouting
 }
 
 /** A client as the admin console's SHOW CLIENTS lists it. */
@@ -86,7 +93,8 @@ export function parseProxyListen(listen: string): { host: string; port: number }
  */
 export class ProxyServer implements ProxyRuntime {
   readonly engine: RoutingEngine
-  readonly pool: ServerPool
+  readonly pool: ProxyPool
+  readonly sharded: ShardedRouting | null
   readonly #server: Server
   readonly #listen: string
   readonly #log: NonNullable<ProxyServerOptions['log']>
@@ -102,13 +110,18 @@ export class ProxyServer implements ProxyRuntime {
   #tlsFor: FreshetConfig['proxy']['tls'] | null = null
   #nextPid = randomInt(1_000_000, 2_000_000)
   #draining = false
-  readonly #onConfig = (config: FreshetConfig) => this.pool.setConfig(config)
+  readonly #onConfig = (config: FreshetConfig) => (this.pool as ServerPool).setConfig(config)
 
   constructor(engine: RoutingEngine, options: ProxyServerOptions = {}) {
     this.engine = engine
-    this.pool = new ServerPool(engine.config, engine.tracker)
-    engine.tracker.setActiveCounter((node) => this.pool.active(node))
-    engine.on('config', this.#onConfig)
+    this.sharded = options.sharded ?? null
+    if (this.sharded !== null) this.pool = new ShardedServerPool(this.sharded.engines())
+    else {
+      const pool = new ServerPool(engine.config, engine.tracker)
+      this.pool = pool
+      engine.tracker.setActiveCounter((node) => pool.active(node))
+      engine.on('config', this.#onConfig)
+    }
     this.#listen = options.listen ?? engine.config.proxy.listen
     this.#log = options.log ?? ((level, message, fields) => engine.emit('log', level, message, fields))
     this.observer = options.observer ?? null
@@ -193,6 +206,13 @@ export class ProxyServer implements ProxyRuntime {
   }
 
   // ---- ProxyRuntime ------------------------------------------------------------------------------
+
+  engineOf(node: string): RoutingEngine {
+    const sharded = this.sharded
+    if (sharded === null) return this.engine
+    for (const [, e] of sharded.engines()) if (e.tracker.nodeConfig(node) !== undefined) return e
+    return this.engine
+  }
 
   config(): FreshetConfig {
     return this.engine.config
@@ -299,6 +319,58 @@ export class ProxyServer implements ProxyRuntime {
     this.#log(level, message, fields)
   }
 
+  // ---- routing-map drain -------------------------------------------------------------------------
+
+  /**
+   * After a new routing map applied (version `version`): waits up to `timeoutMs` for the statements and
+   * transactions that run on a node of the `from` shards under an older map to finish there (new ones
+   * already take the new route), then closes those nodes' idle server connections. Nothing is killed.
+   * @example
+   * await proxy.drainShards(['shard_0'], 2, 30_000) // { statements: 1, transactions: 2, still_running: 0, ... }
+   */
+  async drainShards(
+    from: readonly string[],
+    version: number,
+    timeoutMs: number,
+  ): Promise<{
+    from: readonly string[]
+    statements: number
+    transactions: number
+    still_running: number
+    waited_ms: number
+    closed_idle_connections: number
+  }> {
+    const started = Date.now()
+    const sharded = this.sharded
+    const nodes = new Set<string>()
+    if (sharded !== null)
+      for (const shard of from) for (const n of sharded.engine(shard).tracker.nodes()) nodes.add(n.name)
+    const onOldRoute = (s: ClientSession) => {
+      const r = s.shardRoute
+      return r !== null && nodes.has(r.node) && (r.version ?? 0) < version && (r.transaction || r.running)
+    }
+    const waiting = [...this.#sessions.keys()].filter(onOldRoute)
+    let transactions = 0
+    for (const s of waiting) if (s.shardRoute?.transaction) transactions++
+    const deadline = started + timeoutMs
+    let left = waiting
+    while (left.length > 0 && Date.now() < deadline) {
+      // a client's transaction ends when the client says so: poll, there is no event per session for it
+      await new Promise((r) => setTimeout(r, 10))
+      left = left.filter((s) => this.#sessions.has(s) && onOldRoute(s))
+    }
+    let closed = 0
+    for (const n of nodes) closed += this.pool.closeIdle(n)
+    return {
+      from,
+      statements: waiting.length - transactions,
+      transactions,
+      still_running: left.length,
+      waited_ms: Date.now() - started,
+      closed_idle_connections: closed,
+    }
+  }
+
   // ---- shutdown ----------------------------------------------------------------------------------
 
   /**
@@ -308,7 +380,7 @@ export class ProxyServer implements ProxyRuntime {
   async close(timeoutMs = this.engine.config.proxy.shutdown_timeout_ms): Promise<void> {
     if (this.#draining) return
     this.#draining = true
-    this.engine.off('config', this.#onConfig)
+    if (this.sharded === null) this.engine.off('config', this.#onConfig)
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     for (const s of this.#sessions.keys()) s.drain()
     const deadline = Date.now() + timeoutMs

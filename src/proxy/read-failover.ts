@@ -33,7 +33,7 @@ export class ReadFailover {
       job.syncs !== 0 &&
       mayRetryOnPrimary(job.classification, {
         failedNode: failed,
-        primary: this.#rt.engine.tracker.primary,
+        primary: this.#rt.engineOf(failed).tracker.primary,
         retried: job.retried,
         answered: job.answered,
         inTransaction: this.#state.inTransaction,
@@ -44,7 +44,8 @@ export class ReadFailover {
 
   /** Records the move (metric, log, span event) and returns the node to run `job` on now: the primary. */
   move(job: Job, failed: string, err: unknown): string {
-    const primary = this.#rt.engine.tracker.primary
+    // the primary of the failed node's shard (the one primary when unsharded)
+    const primary = this.#rt.engineOf(failed).tracker.primary
     job.retried = true
     this.#rt.observer?.backendFailover()
     const why = (err as Error)?.message ?? err
@@ -66,7 +67,7 @@ export class ReadFailover {
     fatal: boolean,
     ready: boolean,
   ): 'lost' | 'conflict' | null {
-    if (job.answered || node === this.#rt.engine.tracker.primary) return null
+    if (job.answered || node === this.#rt.engineOf(node).tracker.primary) return null
     if (fatal) return 'lost'
     if (fields !== null && isRecoveryConflict(fields) && job.syncs === 1 && this.allowed(job, node, ready))
       return 'conflict'

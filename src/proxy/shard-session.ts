@@ -1,0 +1,267 @@
+// A proxy client's shard state on a sharded config: which shard each job goes to (its key from hints,
+// SET freshet.shard_key or the statement, $n from Bind), the transaction's shard pin, BEGIN held until
+// the first statement names a shard, one read-your-writes token per shard, and the refusals (ZF003/ZF004).
+
+import type { Classification } from '../core/classify/classification.js'
+import { CrossShardError, isFreshetError } from '../core/errors.js'
+import type { RoutingContext } from '../core/route/routing-context.js'
+import type { ShardMap } from '../core/shard/shard-map.js'
+import type { ShardDecision } from '../core/shard/shard-router.js'
+import {
+  commandComplete,
+  decodeBindParams,
+  FrontendCode,
+  query,
+  readyForQuery,
+  type TransactionStatus,
+} from '../protocol/index.js'
+import type { ShardedRouting } from '../routing/sharded-routing.js'
+import type { SessionState } from '../session/session-state.js'
+import type { Job } from './extended-batch.js'
+
+// every message: 1 byte code, then int32 length that counts itself but not the code
+const HEADER_LENGTH = 5
+
+/** What the session does with a job on a sharded config (see {@link ShardSession.plan}). */
+export type ShardPlan =
+  /** freshet answers it (a held BEGIN, or COMMIT/ROLLBACK of a transaction nothing was sent for). */
+  | { readonly kind: 'answer'; readonly bytes: Buffer; readonly status: TransactionStatus }
+  /** Refused before anything was sent: ErrorResponse with the error's SQLSTATE. */
+  | { readonly kind: 'fail'; readonly error: unknown; readonly status?: TransactionStatus }
+  /** Refused inside a transaction open on a server: the server raises the error, so the transaction aborts there. */
+  | { readonly kind: 'raise'; readonly job: Job }
+  /** Runs on that shard (the held connection's, when one is held). */
+  | { readonly kind: 'route'; readonly shard: ShardDecision }
+
+/** The transaction actions of a one-statement job, or null. */
+function txAction(c: Classification | null): string | null {
+  return c !== null && c.kind === 'transaction' && c.statementCount === 1
+    ? (c.transaction?.action ?? null)
+    : null
+}
+
+/**
+ * An ErrorResponse raised by the server inside the open transaction, with freshet's SQLSTATE and message:
+ * the transaction is aborted there as by any failed statement, so nothing of it can commit (a COMMIT
+ * that follows rolls back), exactly as if the refused statement had failed on the server.
+ */
+export function raiseSql(err: unknown): string {
+  const code = isFreshetError(err) ? err.sqlState : 'ZF003'
+  const message = (err as Error).message.startsWith('freshet:')
+    ? (err as Error).message
+    : `freshet: ${(err as Error).message}`
+  const literal = (s: string) => `'${s.replaceAll("'", "''")}'`
+  return `DO $freshet$ BEGIN RAISE EXCEPTION USING ERRCODE = ${literal(code)}, MESSAGE = ${literal(message)}; END $freshet$`
+}
+
+/**
+ * Per client: the shard plan of each job, the held BEGIN, the transaction's map, the per-shard tokens.
+ * @example
+ * const plan = shards.plan(job, reads, { held: conn?.node ?? null, status: 'I' })
+ * if (plan.kind === 'route') routing.decide(c, view, shards.context(state), { shard: plan.shard })
+ */
+export class ShardSession {
+  readonly #routing: ShardedRouting
+  readonly #state: SessionState
+  /** BEGIN answered by freshet, sent before the first statement that names a shard; null when none is held. */
+  heldBegin: { readonly whole: Buffer; readonly classification: Classification } | null = null
+  /** A statement of the held transaction was refused: it is aborted, until COMMIT or ROLLBACK. */
+  #heldAborted = false
+  /** Read-your-writes token (an LSN) per shard. */
+  readonly tokens = new Map<string, string>()
+  /** The routing map the open transaction (or the held connection) was routed under, and its version. */
+  #map: { readonly map: ShardMap; readonly version: number } | null = null
+
+  constructor(routing: ShardedRouting, state: SessionState) {
+    this.#routing = routing
+    this.#state = state
+  }
+
+  /** The map version the held connection was routed under (drain waits for those below a new version), or null. */
+  get routedVersion(): number | null {
+    return this.#map?.version ?? null
+  }
+
+  /** The shard a node belongs to (the aggregate node's is `@aggregate`). */
+  shardOf(node: string): string | null {
+    for (const [shard, engine] of this.#routing.engines()) {
+      if (engine.tracker.nodeConfig(node) !== undefined) return shard
+    }
+    return null
+  }
+
+  /** The routing context for a shard: the session's, with that shard's token only. */
+  readonly context = (shard: string): RoutingContext => {
+    const { minLsn: _, ...rest } = this.#state.context()
+    const token = this.tokens.get(shard)
+    return token === undefined ? rest : { ...rest, minLsn: token }
+  }
+
+  /** A write committed on `node`: its shard's token (when causal) and the session's write time. */
+  recordToken(node: string, token: string): void {
+    const shard = this.shardOf(node)
+    if (shard !== null) this.tokens.set(shard, token)
+  }
+
+  /**
+   * What to do with a classified job. `held`: the node of the connection this client holds (open
+   * transaction, session state), or null; `status`: the transaction status the client last saw.
+   */
+  plan(
+    job: Job,
+    reads: readonly Classification[] | null,
+    held: string | null,
+    status: TransactionStatus,
+  ): ShardPlan {
+    const c = job.classification
+    const action = txAction(c)
+    if (held === null && status !== 'I' && this.heldBegin !== null) {
+      // a transaction freshet holds: nothing sent yet
+      if (action === 'commit' || action === 'rollback') {
+        const aborted = this.#heldAborted
+        this.#endHeld()
+        const tag = aborted || action === 'rollback' ? 'ROLLBACK' : 'COMMIT'
+        return {
+          kind: 'answer',
+          bytes: Buffer.concat([commandComplete(tag), readyForQuery('I')]),
+          status: 'I',
+        }
+      }
+      if (this.#heldAborted) {
+        return {
+          kind: 'fail',
+          error: Object.assign(
+            new Error(
+              'freshet: current transaction is aborted (a statement was refused), commands ignored until end of transaction block',
+            ),
+            { sqlState: '25P02' },
+          ),
+          status: 'E',
+        }
+      }
+    }
+    if (
+      held === null &&
+      status === 'I' &&
+      action === 'begin' &&
+      job.kind === 'simple' &&
+      job.whole !== null
+    ) {
+      // the shard is not known yet: answer BEGIN now, send it with the first statement (both faces do this)
+      this.heldBegin = { whole: job.whole, classification: c! }
+      this.#heldAborted = false
+      return {
+        kind: 'answer',
+        bytes: Buffer.concat([commandComplete('BEGIN'), readyForQuery('T')]),
+        status: 'T',
+      }
+    }
+    if (c === null) return { kind: 'route', shard: { shard: this.#routing.shardNames[0]!, source: 'any' } }
+    if (held !== null && status === 'E') {
+      // an aborted transaction on a server: it answers every statement with 25P02 itself
+      return {
+        kind: 'route',
+        shard: { shard: this.shardOf(held) ?? this.#routing.shardNames[0]!, source: 'transaction' },
+      }
+    }
+    const pinned = held === null ? null : this.shardOf(held)
+    try {
+      return { kind: 'route', shard: this.#route(job, reads, pinned) }
+    } catch (err) {
+      if (held !== null && status === 'T' && job.syncs > 0)
+        return { kind: 'raise', job: this.#raiseJob(job, err) }
+      if (this.heldBegin !== null && held === null) this.#heldAborted = true
+      return {
+        kind: 'fail',
+        error: err,
+        ...(this.heldBegin !== null && held === null ? { status: 'E' as const } : {}),
+      }
+    }
+  }
+
+  /** The connection for a routed job was taken: the map it was routed under is the transaction's from now. */
+  routed(): void {
+    this.#map = { map: this.#routing.setup.map, version: this.#routing.mapVersion }
+  }
+
+  /** The held BEGIN goes out now (with the first statement): returns its bytes. */
+  takeBegin(): Buffer | null {
+    const begin = this.heldBegin
+    this.heldBegin = null
+    return begin?.whole ?? null
+  }
+
+  /** The client holds no connection any more. */
+  released(): void {
+    this.#map = null
+  }
+
+  #endHeld(): void {
+    this.heldBegin = null
+    this.#heldAborted = false
+  }
+
+  /** The shard of a job: each Bind's statement with its own parameters, else the job's statement (or reads). */
+  #route(job: Job, reads: readonly Classification[] | null, pinned: string | null): ShardDecision {
+    const state = this.#state
+    const sessionKey = state.shardKey ?? null
+    const map = pinned !== null ? this.#map?.map : undefined
+    const key = (params?: readonly unknown[]) => ({
+      ...(params !== undefined ? { params } : {}),
+      sessionKey,
+      pinned,
+      ...(map !== undefined ? { map } : {}),
+    })
+    if (job.kind === 'extended' && job.items !== null) {
+      let first: ShardDecision | null = null
+      for (const item of job.items) {
+        if (item.code !== FrontendCode.Bind || item.text === null) continue
+        const d = this.#routing.route(
+          this.#routing.classify(item.text),
+          key(decodeBindParams(item.whole.subarray(HEADER_LENGTH))),
+        )
+        if (first === null) first = d
+        else if (d.shard !== first.shard) {
+          throw new CrossShardError(
+            `the statements of one batch are for ${first.shard} and ${d.shard}; nothing was sent`,
+            {
+              details: { shards: [first.shard, d.shard] },
+            },
+          )
+        }
+      }
+      if (first !== null) return first
+    }
+    const statements = reads ?? [job.classification!]
+    let first: ShardDecision | null = null
+    for (const c of statements) {
+      const d = this.#routing.route(c, key())
+      if (first === null) first = d
+      else if (d.shard !== first.shard) {
+        throw new CrossShardError(
+          `the statements of one batch are for ${first.shard} and ${d.shard}; nothing was sent`,
+          {
+            details: { shards: [first.shard, d.shard] },
+          },
+        )
+      }
+    }
+    return first!
+  }
+
+  /** The job replaced by one statement that makes the server raise the refusal (see {@link raiseSql}). */
+  #raiseJob(job: Job, err: unknown): Job {
+    const sql = raiseSql(err)
+    const whole = query(sql)
+    return {
+      ...job,
+      kind: 'simple',
+      whole,
+      items: null,
+      sql,
+      texts: null,
+      syncs: 1,
+      classification: this.#routing.classify(sql),
+    }
+  }
+}
