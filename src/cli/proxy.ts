@@ -18,6 +18,7 @@ import { RoutingEngine } from '../routing/routing-engine.js'
 import { DecisionLog } from '../telemetry/decision-log.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
+import { type RunningShardedProxy, startShardedProxy } from './proxy-sharded.js'
 
 export const usage = 'freshet proxy --config FILE'
 
@@ -247,9 +248,12 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`freshet proxy: --config FILE is required\nusage: ${usage}`)
     return 2
   }
-  let running: RunningProxy
+  let running: RunningProxy | RunningShardedProxy
   try {
-    running = await startProxy({ configPath: values.config })
+    const config = await loadConfigFile(values.config)
+    running = config.shards
+      ? await startShardedProxy(config, { configPath: values.config })
+      : await startProxy({ configPath: values.config })
   } catch (err) {
     if (isFreshetError(err)) {
       console.error(err.message)

@@ -53,6 +53,11 @@ export interface ShardRequest {
   readonly params?: readonly unknown[]
   /** The shard (or {@link AGGREGATE}) the open transaction is pinned to; null outside a transaction or before its first keyed statement. */
   readonly pinned?: string | null
+  /**
+   * The map to route by instead of the router's: the one the open transaction began under, so that it
+   * finishes on its shard after a routing-map change (new transactions take the new map).
+   */
+  readonly map?: ShardMap
 }
 
 /** The sharding config the router works from (CONTRACT section 9), with names lower-cased. */
@@ -106,14 +111,19 @@ export class ShardRouter {
    * the statement's first sharded table, else of the first configured table).
    * @throws ShardKeyError when the value is not a key of that type or no entry owns it
    */
-  shardOfKey(raw: unknown, type: ShardKeyType = this.#defaultType, what = 'shard key'): string {
+  shardOfKey(
+    raw: unknown,
+    type: ShardKeyType = this.#defaultType,
+    what = 'shard key',
+    map?: ShardMap,
+  ): string {
     const key = normalizeShardKey(raw, type)
     if (key === null) {
       throw new ShardKeyError(`${what} ${JSON.stringify(String(raw))} is not a ${type} value`, {
         details: { key: String(raw), type },
       })
     }
-    const shard = this.map.shardOf(key, type)
+    const shard = (map ?? this.map).shardOf(key, type)
     if (shard === null) {
       throw new ShardKeyError(`${what} ${formatShardKey(key)} belongs to no entry of the routing map`, {
         details: { key: String(raw) },
@@ -144,7 +154,7 @@ export class ShardRouter {
     for (const [raw, source, what] of given) {
       if (decision) break
       if (raw === undefined || raw === null || raw === '') continue
-      decision = { shard: this.shardOfKey(raw, type, what), source, key: String(raw) }
+      decision = { shard: this.shardOfKey(raw, type, what, req.map), source, key: String(raw) }
     }
     decision ??= this.#fromStatement(req)
     this.#checkWrite(req, decision)
@@ -158,6 +168,7 @@ export class ShardRouter {
   #resolve(
     ref: KeyRef,
     params: readonly unknown[] | undefined,
+    map: ShardMap | undefined,
   ): { shard: string | null; key: string } | null {
     const raw = ref.kind === 'literal' ? ref.value : params?.[ref.index - 1]
     if (raw === undefined) return null
@@ -165,7 +176,7 @@ export class ShardRouter {
     const key = raw === null ? null : normalizeShardKey(raw, type)
     if (key === null && raw !== null) return null
     // a NULL key: PostgreSQL's hash partitioning puts it in bucket 0; range and list maps own no NULL
-    return { shard: this.map.shardOf(key, type), key: formatShardKey(key) }
+    return { shard: (map ?? this.map).shardOf(key, type), key: formatShardKey(key) }
   }
 
   #fromStatement(req: ShardRequest): ShardDecision {
@@ -175,7 +186,7 @@ export class ShardRouter {
     const unkeyed = new Set(facts.unkeyed)
     let key: string | undefined
     for (const ref of facts.keys) {
-      const r = this.#resolve(ref, req.params)
+      const r = this.#resolve(ref, req.params, req.map)
       if (r === null || r.shard === null) {
         if (r !== null && req.write) {
           throw new ShardKeyError(
@@ -236,7 +247,7 @@ export class ShardRouter {
       )
     }
     for (const ref of req.facts.moves) {
-      const r = this.#resolve(ref, req.params)
+      const r = this.#resolve(ref, req.params, req.map)
       if (r?.shard !== d.shard) {
         throw new CrossShardError(
           `setting ${ref.table}.${this.#config.tableKeys.get(ref.table) ?? 'key'} to ${r?.key ?? 'an unknown value'} would move the row from ${d.shard} to ${r?.shard ?? 'an unknown shard'}; nothing was sent`,

@@ -307,3 +307,26 @@ describe('ShardRouter.route: refusals (before anything is sent)', () => {
     assert.equal(d.shard, 'shard_1')
   })
 })
+
+describe('ShardRouter: a transaction routes by the map it began under', () => {
+  // a map that moves every bucket to shard_1: a transaction pinned to shard_0 under the old map keeps its keys
+  const moved = ShardMap.build(
+    { method: 'hash', buckets: 1024, keyType: 'integer' },
+    [{ partition_key_range: '0-1023', target_backend: 'shard_1' }],
+    ['shard_0', 'shard_1'],
+  ).map!
+  const r = new ShardRouter(config('aggregate'), map!)
+  r.map = moved
+  const sql = `UPDATE orders SET total = 1 WHERE customer_id = ${A1}`
+  it('with the old map given: still shard_0, no refusal', () => {
+    assert.equal(r.route(req(sql, true, { pinned: 'shard_0', map: map! })).shard, 'shard_0')
+    assert.equal(r.route(req(sql, true, { sessionKey: String(A1), map: map! })).shard, 'shard_0')
+  })
+  it('without it (a new transaction): the new map, and a pin to shard_0 is refused', () => {
+    assert.equal(r.route(req(sql, true)).shard, 'shard_1')
+    assert.throws(
+      () => r.route(req(sql, true, { pinned: 'shard_0' })),
+      (e) => isFreshetError(e) && e.sqlState === 'ZF003',
+    )
+  })
+})

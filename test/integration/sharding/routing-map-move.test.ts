@@ -1,0 +1,194 @@
+// A live routing-map move through the proxy under load, on real shards: the operator copies the rows of a
+// bucket range from shard_0 to shard_1, then POSTs the entry while clients keep reading and writing. No
+// statement fails or reads from a shard that does not own its key at that moment; a transaction open on
+// the old route finishes there (the POST waits for it and says so); new statements take the new route.
+
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import pg from 'pg'
+import { type RunningShardedProxy, startShardedProxy } from '../../../src/cli/proxy-sharded.js'
+import { validateConfig } from '../../../src/core/config/parse-config.js'
+import { hashBucket } from '../../../src/core/shard/shard-key.js'
+import { type ShardedCluster, startShardedCluster } from '../../cluster/index.js'
+import { shardedConfigFor } from '../../support/cluster-config.js'
+import { eventually } from '../../support/eventually.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field in the asserts
+type Json = Record<string, any>
+
+const CUSTOMERS = 300
+const TOKEN = 'move-token'
+const MOVED = [0, 199] as const // buckets of shard_0 (0-511) that move to shard_1
+
+describe('routing map: a live move under load through the proxy', () => {
+  let sc: ShardedCluster
+  let running: RunningShardedProxy
+  let url: string
+  const portOf = new Map<number, string>()
+  const bucket = (c: number) => hashBucket(BigInt(c), 'integer', 1024)
+  const all = Array.from({ length: CUSTOMERS }, (_, i) => i + 1)
+  const moved = all.filter((c) => bucket(c) >= MOVED[0] && bucket(c) <= MOVED[1])
+  const stay0 = all.filter((c) => bucket(c) > MOVED[1] && bucket(c) <= 511)
+  const on1 = all.filter((c) => bucket(c) >= 512)
+
+  before(async () => {
+    sc = await startShardedCluster({ shards: 2, replicasPerShard: 0 })
+    await sc.createShardedTable(
+      'orders',
+      'id bigint NOT NULL, customer_id bigint NOT NULL, total bigint NOT NULL',
+      'customer_id',
+      {
+        shardConstraints: 'PRIMARY KEY (id)',
+      },
+    )
+    for (const s of sc.shards) {
+      portOf.set(s.cluster.primary.port, s.name)
+      const mine = all.filter((c) => bucket(c) >= s.buckets[0] && bucket(c) <= s.buckets[1])
+      await s.cluster.query(
+        'primary',
+        `INSERT INTO orders VALUES ${mine.map((c) => `(${c}, ${c}, ${c})`).join(', ')}`,
+      )
+    }
+    const config = validateConfig(
+      shardedConfigFor(sc, {
+        proxy: {
+          listen: '127.0.0.1:0',
+          auth: { type: 'scram-sha-256', users: { app: { password: 'app' } } },
+          shutdown_timeout_ms: 2000,
+        },
+        admin: { listen: '127.0.0.1:0', token: TOKEN },
+      }),
+    )
+    running = await startShardedProxy(config, { adminListen: '127.0.0.1:0' })
+    url = `postgres://app:app@${running.address}/freshet`
+  })
+  after(async () => {
+    await running?.stop()
+    await sc?.stop()
+  })
+
+  it('moves buckets 0-199 to shard_1 with no failed or misrouted statement', async () => {
+    assert.ok(moved.length > 20 && stay0.length > 10 && on1.length > 20, 'customers on every part')
+    // 1. the operator copies the range's rows to the target first (as logical replication would)
+    const rows = await sc
+      .shard('shard_0')
+      .cluster.query(
+        'primary',
+        `SELECT id, customer_id, total FROM orders WHERE customer_id = ANY('{${moved.join(',')}}'::bigint[])`,
+      )
+    const copy = (rows.rows as { id: string; customer_id: string; total: string }[]).map(
+      (r) => `(${r.id}, ${r.customer_id}, ${r.total})`,
+    )
+    await sc.shard('shard_1').cluster.query('primary', `INSERT INTO orders VALUES ${copy.join(', ')}`)
+
+    // 2. load: keyed reads of every part and keyed writes outside the moved range, on 4 clients
+    let stop = false
+    let applied = Number.POSITIVE_INFINITY // performance.now() when the POST answered
+    const failures: string[] = []
+    const misrouted: string[] = []
+    let statements = 0
+    const worker = async (n: number) => {
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      try {
+        for (let i = n; !stop; i++) {
+          const pick = i % 3 === 0 ? moved : i % 3 === 1 ? stay0 : on1
+          const customer = pick[i % pick.length]!
+          const started = performance.now()
+          try {
+            if (i % 5 === 4 && pick !== moved) {
+              const w = await c.query(
+                'UPDATE orders SET total = total + 1 WHERE customer_id = $1 RETURNING inet_server_port() AS port',
+                [customer],
+              )
+              const shard = portOf.get(Number(w.rows[0].port))
+              if (shard !== (pick === on1 ? 'shard_1' : 'shard_0'))
+                misrouted.push(`write ${customer} on ${shard}`)
+            } else {
+              const r = await c.query(
+                'SELECT inet_server_port() AS port, total FROM orders WHERE customer_id = $1',
+                [customer],
+              )
+              if (r.rows.length !== 1) failures.push(`read ${customer}: ${r.rows.length} rows`)
+              const shard = portOf.get(Number(r.rows[0]?.port))
+              // once the POST has answered, every new statement takes the new route
+              const owner = pick === on1 || (pick === moved && started > applied) ? 'shard_1' : 'shard_0'
+              if (pick === moved && started <= applied) {
+                if (shard !== 'shard_0' && shard !== 'shard_1') misrouted.push(`read ${customer} on ${shard}`)
+              } else if (shard !== owner) misrouted.push(`read ${customer} on ${shard}, owner ${owner}`)
+            }
+            statements++
+          } catch (err) {
+            failures.push(`${customer}: ${(err as Error).message}`)
+          }
+        }
+      } finally {
+        await c.end()
+      }
+    }
+    const load = [0, 1, 2, 3].map(worker)
+    await eventually('load running', () => statements > 40)
+
+    // 3. a transaction open on the old route across the move
+    const m = moved[0]!
+    const tx = new pg.Client({ connectionString: url })
+    await tx.connect()
+    await tx.query('BEGIN')
+    const before = await tx.query(
+      'SELECT inet_server_port() AS port, total FROM orders WHERE customer_id = $1',
+      [m],
+    )
+    assert.equal(portOf.get(Number(before.rows[0].port)), 'shard_0')
+
+    // 4. POST the entry; it applies at once and waits for the open transaction to finish
+    const post = fetch(`${running.adminUrl}/api/v1/routing-map`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ partition_key_range: `${MOVED[0]}-${MOVED[1]}`, target_backend: 'shard_1' }),
+    }).then(async (res) => {
+      applied = performance.now()
+      return { status: res.status, body: (await res.json()) as Json }
+    })
+    await eventually('the new map applied', () => running.routing.mapVersion === 2)
+    // the open transaction keeps the map it began under: its write goes to shard_0, no ZF003
+    const inTx = await tx.query(
+      'UPDATE orders SET total = total + 1000 WHERE customer_id = $1 RETURNING inet_server_port() AS port',
+      [m],
+    )
+    assert.equal(portOf.get(Number(inTx.rows[0].port)), 'shard_0')
+    await tx.query('COMMIT')
+    await tx.end()
+    const answer = await post
+    assert.equal(answer.status, 200, JSON.stringify(answer.body))
+    assert.equal(answer.body.version, 2)
+    assert.deepEqual(answer.body.drained.from, ['shard_0'])
+    assert.ok(answer.body.drained.transactions >= 1, JSON.stringify(answer.body.drained))
+    assert.equal(answer.body.drained.still_running, 0)
+    const counted = answer.body.counts[0]
+    assert.equal(counted.target.rows, counted.owner_rows)
+    assert.equal(counted.owner_rows, moved.length)
+
+    // 5. more load on the new map, then stop
+    const after = statements
+    await eventually('load on the new map', () => statements > after + 60)
+    stop = true
+    await Promise.all(load)
+    assert.deepEqual(failures, [])
+    assert.deepEqual(misrouted, [])
+    // the transaction finished on the old route: its write is on shard_0 only
+    const t0 = await sc
+      .shard('shard_0')
+      .cluster.query('primary', `SELECT total FROM orders WHERE customer_id = ${m}`)
+    const t1 = await sc
+      .shard('shard_1')
+      .cluster.query('primary', `SELECT total FROM orders WHERE customer_id = ${m}`)
+    assert.equal(Number((t0.rows[0] as { total: string }).total), m + 1000)
+    assert.equal(Number((t1.rows[0] as { total: string }).total), m)
+    // and a new statement for that key now reads shard_1
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    const now = await c.query('SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1', [m])
+    await c.end()
+    assert.equal(portOf.get(Number(now.rows[0].port)), 'shard_1')
+  })
+})
