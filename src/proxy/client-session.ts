@@ -24,6 +24,7 @@ import {
   readyForQuery,
   STARTUP_FRAME,
 } from '../protocol/index.js'
+import type { Routed } from '../routing/routing-engine.js'
 import { SessionState } from '../session/session-state.js'
 import { failSpan, startStatementSpan } from '../telemetry/statement-span.js'
 import { BatchSend } from './batch-send.js'
@@ -41,7 +42,7 @@ import { ReadFailover } from './read-failover.js'
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity } from './server-pool.js'
-import { ShardSession } from './shard-session.js'
+import { type ShardJobHost, type ShardRoute, ShardSession } from './shard-session.js'
 import { planSettings, SettingsApply, settingsNotApplied } from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -98,6 +99,25 @@ export class ClientSession implements ServerSink {
   readonly #shard: ShardSession | null
   /** The job waiting for a held BEGIN (sent first, its answer hidden) to be answered. */
   #afterBegin: Job | null = null
+  /** What ShardSession.dispatch does with a job, in this session's terms. */
+  readonly #shardHost: ShardJobHost = {
+    answer: (bytes, status) => {
+      // freshet's own ReadyForQuery: the session machine takes its status as from a server
+      this.state.ready(status)
+      this.#client.write(bytes)
+      this.#running = null
+    },
+    fail: (job, err, status) => {
+      if (status !== undefined) this.state.ready(status)
+      this.#failJob(job, err)
+    },
+    send: (job, conn) => {
+      this.#running = job
+      this.#send(job, conn)
+    },
+    acquire: (job, node) => this.#acquire(job, node),
+    decided: (job, picked) => this.#decided(job, picked),
+  }
   constructor(socket: Socket, runtime: ProxyRuntime) {
     this.#rt = runtime
     this.#shard = runtime.sharded === null ? null : new ShardSession(runtime.sharded, this.state)
@@ -135,15 +155,8 @@ export class ClientSession implements ServerSink {
    * Sharded configs: the node of the connection held now, the routing-map version it was routed under,
    * and whether a transaction or a statement runs on it (a routing-map drain waits for those); else null.
    */
-  get shardRoute(): { node: string; version: number | null; transaction: boolean; running: boolean } | null {
-    const conn = this.#conn
-    if (this.#shard === null || conn === null) return null
-    return {
-      node: conn.node,
-      version: this.#shard.routedVersion,
-      transaction: this.state.inTransaction,
-      running: this.#running !== null || this.#hidden.active,
-    }
+  get shardRoute(): ShardRoute | null {
+    return this.#shard?.onConnection(this.#conn, this.#running !== null || this.#hidden.active) ?? null
   }
 
   /** Holding a server connection (open transaction, session state) or running something. */
@@ -231,7 +244,7 @@ export class ClientSession implements ServerSink {
     }
     const conn = this.#conn
     if (this.#shard !== null) {
-      this.#dispatchSharded(job, reads, conn, this.#shard)
+      this.#shard.dispatch(job, reads, conn, this.#shardHost)
       return
     }
     if (conn !== null) {
@@ -247,7 +260,15 @@ export class ClientSession implements ServerSink {
     }
     // waits, as the library does, when a replica must first replay a token (the session's or a
     // MIN_LSN hint's): the engine's one rule (consistency.max_wait_for_sync_ms, then its fallback)
-    const picked = engine.decide(reads ?? c, this.state.view(), this.state.context(), WAIT)
+    this.#decided(job, engine.decide(reads ?? c, this.state.view(), this.state.context(), WAIT))
+  }
+
+  #onPrimary(conn: ServerConnection): boolean {
+    return conn.node === this.#rt.engineOf(conn.node).tracker.primary
+  }
+
+  /** A decision made, or being made (waiting for a replica to replay a token): run the job where it says. */
+  #decided(job: Job, picked: Routed | Promise<Routed>): void {
     if ('then' in picked) {
       picked.then(
         ({ classification, decision }) => {
@@ -259,66 +280,6 @@ export class ClientSession implements ServerSink {
       return
     }
     job.classification = picked.classification
-    this.#routed(job, picked.decision)
-  }
-
-  /** A sharded config: the job's shard first (ShardSession.plan), then that shard's engine decides. */
-  #dispatchSharded(
-    job: Job,
-    reads: Classification[] | null,
-    conn: ServerConnection | null,
-    shards: ShardSession,
-  ): void {
-    const plan = shards.plan(job, reads, conn?.node ?? null, this.state.txStatus)
-    if (plan.kind === 'answer') {
-      // freshet's own ReadyForQuery: the session machine takes its status as from a server
-      this.state.ready(plan.status)
-      this.#client.write(plan.bytes)
-      this.#running = null
-      return
-    }
-    if (plan.kind === 'fail') {
-      if (plan.status !== undefined) this.state.ready(plan.status)
-      this.#failJob(job, plan.error)
-      return
-    }
-    if (plan.kind === 'raise') {
-      // the server raises the refusal in the open transaction, which aborts it there
-      this.#running = plan.job
-      this.#send(plan.job, conn!)
-      return
-    }
-    const routing = this.#rt.sharded!
-    const c = job.classification
-    const shard = plan.shard
-    if (conn !== null) {
-      // held: still decided, so logs and metrics see it
-      if (c !== null)
-        job.span = startStatementSpan(
-          routing.decide(c, this.state.view(), shards.context, { shard }).decision,
-          c,
-        )
-      this.#send(job, conn)
-      return
-    }
-    shards.routed()
-    // a held BEGIN goes first: the transaction runs where that shard's engine puts a BEGIN
-    const statement = shards.heldBegin?.classification ?? reads ?? c
-    if (statement === null) {
-      this.#acquire(job, routing.engine(shard.shard).tracker.primary)
-      return
-    }
-    const wait =
-      shards.context(shard.shard).minLsn !== undefined &&
-      this.#rt.config().consistency.max_wait_for_sync_ms > 0
-    const picked = routing.decide(statement, this.state.view(), shards.context, { shard, wait })
-    if ('then' in picked) {
-      picked.then(
-        ({ decision }) => this.#routed(job, decision),
-        (err: unknown) => this.#failJob(job, err),
-      )
-      return
-    }
     this.#routed(job, picked.decision)
   }
 
@@ -405,14 +366,7 @@ export class ClientSession implements ServerSink {
     else if (this.#statements.beforeSimpleQuery(conn, c?.prepare?.name)) {
       conn.queue(whole)
       conn.flush()
-    } else if (
-      pipelinesToken(
-        c,
-        this.state,
-        conn.node === this.#rt.engineOf(conn.node).tracker.primary,
-        this.#causal(),
-      )
-    )
+    } else if (pipelinesToken(c, this.state, this.#onPrimary(conn), this.#causal()))
       this.#hidden.sendWith(whole, conn) // no extra round trip for the token before the next statement
     else conn.write(whole)
     this.#sent(job)

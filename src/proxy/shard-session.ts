@@ -15,9 +15,12 @@ import {
   readyForQuery,
   type TransactionStatus,
 } from '../protocol/index.js'
+import type { Routed } from '../routing/routing-engine.js'
 import type { ShardedRouting } from '../routing/sharded-routing.js'
 import type { SessionState } from '../session/session-state.js'
+import { startStatementSpan } from '../telemetry/statement-span.js'
 import type { Job } from './extended-batch.js'
+import type { ServerConnection } from './server-connection.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
@@ -32,6 +35,30 @@ export type ShardPlan =
   | { readonly kind: 'raise'; readonly job: Job }
   /** Runs on that shard (the held connection's, when one is held). */
   | { readonly kind: 'route'; readonly shard: ShardDecision }
+
+/** What {@link ShardSession.dispatch} asks of the client session. */
+export interface ShardJobHost {
+  /** freshet answers the job itself, ending in a ReadyForQuery with `status`. */
+  answer(bytes: Buffer, status: TransactionStatus): void
+  /** ErrorResponse, then ReadyForQuery (with `status`, when it changes). */
+  fail(job: Job, error: unknown, status?: TransactionStatus): void
+  /** Runs `job` (the given one or a replacement) on the connection held. */
+  send(job: Job, conn: ServerConnection): void
+  /** Runs the job on `node` (a new connection). */
+  acquire(job: Job, node: string): void
+  /** Runs the job where the decision says, once made. */
+  decided(job: Job, picked: Routed | Promise<Routed>): void
+}
+
+/** The connection a client holds on a sharded config, as a routing-map drain sees it. */
+export interface ShardRoute {
+  readonly node: string
+  /** The routing-map version it was routed under. */
+  readonly version: number | null
+  readonly transaction: boolean
+  /** A statement (or freshet's own) runs on it now. */
+  readonly running: boolean
+}
 
 /** The transaction actions of a one-statement job, or null. */
 function txAction(c: Classification | null): string | null {
@@ -177,6 +204,79 @@ export class ShardSession {
         ...(this.heldBegin !== null && held === null ? { status: 'E' as const } : {}),
       }
     }
+  }
+
+  /** The held connection as a drain sees it, or null. */
+  onConnection(conn: ServerConnection | null, running: boolean): ShardRoute | null {
+    if (conn === null) return null
+    return { node: conn.node, version: this.routedVersion, transaction: this.#state.inTransaction, running }
+  }
+
+  /**
+   * Runs a classified job on a sharded config: its plan (answered here, refused, raised in the server's
+   * transaction, or routed), then that shard's engine's decision.
+   */
+  dispatch(
+    job: Job,
+    reads: readonly Classification[] | null,
+    conn: ServerConnection | null,
+    host: ShardJobHost,
+  ): void {
+    const plan = this.plan(job, reads, conn?.node ?? null, this.#state.txStatus)
+    if (plan.kind === 'answer') host.answer(plan.bytes, plan.status)
+    else if (plan.kind === 'fail') host.fail(job, plan.error, plan.status)
+    // the server raises the refusal in the open transaction, which aborts it there
+    else if (plan.kind === 'raise') host.send(plan.job, conn!)
+    else this.#run(job, reads, plan.shard, conn, host)
+  }
+
+  #run(
+    job: Job,
+    reads: readonly Classification[] | null,
+    shard: ShardDecision,
+    conn: ServerConnection | null,
+    host: ShardJobHost,
+  ): void {
+    const picked = this.decide(job, reads, shard, conn !== null)
+    if (conn !== null) {
+      // held (transaction, session state): still decided, so logs and metrics see it
+      if (picked !== null) job.span = startStatementSpan((picked as Routed).decision, job.classification!)
+      host.send(job, conn)
+    } else if (picked === null) host.acquire(job, this.primaryOf(shard))
+    else host.decided(job, picked)
+  }
+
+  /**
+   * The decision of a job routed to `shard`, by that shard's engine. `held`: on the connection the
+   * client holds (for telemetry; null for a function call). Else where it runs, waiting as the engine
+   * rules when a token is due; null: on the shard's primary (a function call).
+   */
+  decide(
+    job: Job,
+    reads: readonly Classification[] | null,
+    shard: ShardDecision,
+    held: boolean,
+  ): Routed | Promise<Routed> | null {
+    const c = job.classification
+    const view = this.#state.view()
+    if (held) return c === null ? null : this.#routing.decide(c, view, this.context, { shard })
+    this.routed()
+    const begin = this.heldBegin?.classification
+    if (begin === undefined) {
+      const statement = reads ?? c
+      return statement === null
+        ? null
+        : this.#routing.decide(statement, view, this.context, { shard, wait: true })
+    }
+    // a held BEGIN goes out first: the transaction runs where that shard's engine puts its BEGIN
+    const r = this.#routing.decide(begin, view, this.context, { shard, wait: true })
+    const keep = (x: Routed): Routed => (c === null ? x : { ...x, classification: c })
+    return 'then' in r ? r.then(keep) : keep(r)
+  }
+
+  /** The primary of a shard (or of the aggregate node). */
+  primaryOf(shard: ShardDecision): string {
+    return this.#routing.engine(shard.shard).tracker.primary
   }
 
   /** The connection for a routed job was taken: the map it was routed under is the transaction's from now. */
