@@ -206,6 +206,47 @@ describe('proxy on shards', () => {
     }
   })
 
+  it('read-your-writes tokens are per shard: a write on shard_1 makes only shard_1 reads wait', async () => {
+    // shard_1's WAL far ahead of shard_0's: one token for both shards would hold shard_0's replica back
+    const s1 = sc.shard('shard_1').cluster
+    for (let i = 0; i < 3; i++) {
+      await s1.query(
+        'primary',
+        'CREATE TABLE IF NOT EXISTS wal_filler (x int); INSERT INTO wal_filler VALUES (1)',
+      )
+      await s1.query('primary', 'SELECT pg_switch_wal()')
+    }
+    await sc.waitForCatchUp()
+    const a = customerOn('shard_0', 4)
+    const b = customerOn('shard_1', 4)
+    const c = await client()
+    try {
+      await eventually('replicas proven fresh again', () =>
+        running.routing.snapshot().every((n) => n.role !== 'replica' || (n.staleness_bound_ms ?? 1e9) < 300),
+      )
+      await s1.pauseReplay('replica_1')
+      await c.query('UPDATE orders SET total = total + 1 WHERE customer_id = $1', [b])
+      // shard_1's replica has not replayed the write: the read waits, then the primary serves it, fresh
+      const r1 = await c.query(
+        'SELECT inet_server_port() AS port, total FROM orders WHERE customer_id = $1',
+        [b],
+      )
+      assert.equal(served(r1.rows), 's1_primary')
+      assert.equal(Number(r1.rows[0].total), b + 1)
+      // shard_0 has no token of this session: its replica serves at once
+      const started = performance.now()
+      const r0 = await c.query('SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1', [a])
+      assert.equal(served(r0.rows), 's0_replica_1')
+      assert.ok(
+        performance.now() - started < running.routing.config.consistency.max_wait_for_sync_ms,
+        'no wait',
+      )
+    } finally {
+      await s1.resumeReplay('replica_1')
+      await c.end()
+    }
+  })
+
   it('a transaction is pinned to its first shard; a statement for another fails ZF003 and nothing commits', async () => {
     const c = await client()
     try {
