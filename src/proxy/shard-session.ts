@@ -18,6 +18,7 @@ import {
 import type { Routed } from '../routing/routing-engine.js'
 import type { ShardedRouting } from '../routing/sharded-routing.js'
 import type { SessionState } from '../session/session-state.js'
+import { TokenStore } from '../session/token-store.js'
 import { startStatementSpan } from '../telemetry/statement-span.js'
 import type { Job } from './extended-batch.js'
 import type { ServerConnection } from './server-connection.js'
@@ -94,8 +95,8 @@ export class ShardSession {
   heldBegin: { readonly whole: Buffer; readonly classification: Classification } | null = null
   /** A statement of the held transaction was refused: it is aborted, until COMMIT or ROLLBACK. */
   #heldAborted = false
-  /** Read-your-writes token (an LSN) per shard. */
-  readonly tokens = new Map<string, string>()
+  /** Read-your-writes tokens per shard (the session machine's one store keeps the session's last write). */
+  readonly tokens = new Map<string, TokenStore>()
   /** The routing map the open transaction (or the held connection) was routed under, and its version. */
   #map: { readonly map: ShardMap; readonly version: number } | null = null
 
@@ -120,14 +121,20 @@ export class ShardSession {
   /** The routing context for a shard: the session's, with that shard's token only. */
   readonly context = (shard: string): RoutingContext => {
     const { minLsn: _, ...rest } = this.#state.context()
-    const token = this.tokens.get(shard)
+    const token = this.tokens.get(shard)?.token
     return token === undefined ? rest : { ...rest, minLsn: token }
   }
 
   /** A write committed on `node`: its shard's token (when causal) and the session's write time. */
   recordToken(node: string, token: string): void {
     const shard = this.shardOf(node)
-    if (shard !== null) this.tokens.set(shard, token)
+    if (shard === null) return
+    let store = this.tokens.get(shard)
+    if (store === undefined) {
+      store = new TokenStore()
+      this.tokens.set(shard, store)
+    }
+    store.record(token)
   }
 
   /**
