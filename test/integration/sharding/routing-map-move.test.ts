@@ -4,6 +4,9 @@
 // the old route finishes there (the POST waits for it and says so); new statements take the new route.
 
 import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { type RunningShardedProxy, startShardedProxy } from '../../../src/cli/proxy-sharded.js'
@@ -31,6 +34,35 @@ describe('routing map: a live move under load through the proxy', () => {
   const stay0 = all.filter((c) => bucket(c) > MOVED[1] && bucket(c) <= 511)
   const on1 = all.filter((c) => bucket(c) >= 512)
 
+  let configFile: string
+  const configDoc = (version: number, map?: { partition_key_range: string; target_backend: string }[]) => {
+    const doc = shardedConfigFor(sc, {
+      version,
+      proxy: {
+        listen: '127.0.0.1:0',
+        auth: { type: 'scram-sha-256', users: { app: { password: 'app' } } },
+        shutdown_timeout_ms: 2000,
+      },
+      admin: { listen: '127.0.0.1:0', token: TOKEN },
+    }) as Json
+    if (map) doc.sharding = { ...doc.sharding, map }
+    return doc
+  }
+  const writeConfig = async (
+    version: number,
+    map?: { partition_key_range: string; target_backend: string }[],
+  ) => {
+    const doc = configDoc(version, map)
+    await writeFile(configFile, JSON.stringify(doc))
+    return validateConfig(doc)
+  }
+  const routingMap = async () => {
+    const res = await fetch(`${running.adminUrl}/api/v1/routing-map`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+    return (await res.json()) as Json
+  }
+
   before(async () => {
     sc = await startShardedCluster({ shards: 2, replicasPerShard: 0 })
     await sc.createShardedTable(
@@ -49,17 +81,9 @@ describe('routing map: a live move under load through the proxy', () => {
         `INSERT INTO orders VALUES ${mine.map((c) => `(${c}, ${c}, ${c})`).join(', ')}`,
       )
     }
-    const config = validateConfig(
-      shardedConfigFor(sc, {
-        proxy: {
-          listen: '127.0.0.1:0',
-          auth: { type: 'scram-sha-256', users: { app: { password: 'app' } } },
-          shutdown_timeout_ms: 2000,
-        },
-        admin: { listen: '127.0.0.1:0', token: TOKEN },
-      }),
-    )
-    running = await startShardedProxy(config, { adminListen: '127.0.0.1:0' })
+    configFile = join(await mkdtemp(join(tmpdir(), 'freshet-move-')), 'freshet.json')
+    const config = await writeConfig(1)
+    running = await startShardedProxy(config, { adminListen: '127.0.0.1:0', configPath: configFile })
     url = `postgres://app:app@${running.address}/freshet`
   })
   after(async () => {
@@ -190,5 +214,31 @@ describe('routing map: a live move under load through the proxy', () => {
     const now = await c.query('SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1', [m])
     await c.end()
     assert.equal(portOf.get(Number(now.rows[0].port)), 'shard_1')
+  })
+
+  it('the API entry and the map version survive config reloads; a changed config map goes under it', async () => {
+    const before = await routingMap()
+    assert.equal(before.version, 2)
+    await writeConfig(2)
+    await running.reload()
+    const same = await routingMap()
+    assert.equal(same.version, 2, 'an unchanged map keeps its version')
+    assert.ok(same.entries.some((e: Json) => e.id === 'api:1' && e.origin === 'api'))
+    // the new config moves buckets 900-1023 to shard_0; the API entry (0-199 -> shard_1) stays on top
+    await writeConfig(3, [
+      { partition_key_range: '0-511', target_backend: 'shard_0' },
+      { partition_key_range: '512-899', target_backend: 'shard_1' },
+      { partition_key_range: '900-1023', target_backend: 'shard_0' },
+    ])
+    await running.reload()
+    const moved = await routingMap()
+    assert.equal(moved.version, 3)
+    assert.equal(running.routing.mapVersion, 3)
+    assert.deepEqual(
+      moved.effective.map((e: Json) => `${e.partition_key_range}:${e.target_backend}`),
+      ['0-199:shard_1', '200-511:shard_0', '512-899:shard_1', '900-1023:shard_0'],
+    )
+    assert.equal(running.routing.setup.map.shardOfPoint(100n), 'shard_1')
+    assert.equal(running.routing.setup.map.shardOfPoint(950n), 'shard_0')
   })
 })
