@@ -101,9 +101,10 @@ export class ClientSession implements ServerSink {
   #afterBegin: Job | null = null
   /** What ShardSession.dispatch does with a job, in this session's terms. */
   readonly #shardHost: ShardJobHost = {
-    answer: (bytes, status) => {
-      // freshet's own ReadyForQuery: the session machine takes its status as from a server
-      this.state.ready(status)
+    answer: (job, bytes, status) => {
+      // freshet's own ReadyForQuery: the session machine takes it as from a server (BEGIN, COMMIT seen)
+      const before = this.state.ready(status)
+      this.state.applyPins(statementsOf(job, this.#one), { before, after: status, failed: false })
       this.#client.write(bytes)
       this.#running = null
     },

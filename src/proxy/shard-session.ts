@@ -40,7 +40,7 @@ export type ShardPlan =
 /** What {@link ShardSession.dispatch} asks of the client session. */
 export interface ShardJobHost {
   /** freshet answers the job itself, ending in a ReadyForQuery with `status`. */
-  answer(bytes: Buffer, status: TransactionStatus): void
+  answer(job: Job, bytes: Buffer, status: TransactionStatus): void
   /** ErrorResponse, then ReadyForQuery (with `status`, when it changes). */
   fail(job: Job, error: unknown, status?: TransactionStatus): void
   /** Runs `job` (the given one or a replacement) on the connection held. */
@@ -230,7 +230,7 @@ export class ShardSession {
     host: ShardJobHost,
   ): void {
     const plan = this.plan(job, reads, conn?.node ?? null, this.#state.txStatus)
-    if (plan.kind === 'answer') host.answer(plan.bytes, plan.status)
+    if (plan.kind === 'answer') host.answer(job, plan.bytes, plan.status)
     else if (plan.kind === 'fail') host.fail(job, plan.error, plan.status)
     // the server raises the refusal in the open transaction, which aborts it there
     else if (plan.kind === 'raise') host.send(plan.job, conn!)
@@ -320,6 +320,13 @@ export class ShardSession {
       ...(map !== undefined ? { map } : {}),
     })
     if (job.kind === 'extended' && job.items !== null) {
+      // Parse / Describe without a Bind (drivers that describe first) run nothing: any shard answers
+      if (!job.items.some((i) => i.code === FrontendCode.Bind)) {
+        return {
+          shard: pinned ?? this.#routing.shardNames[0]!,
+          source: pinned === null ? 'any' : 'transaction',
+        }
+      }
       let first: ShardDecision | null = null
       for (const item of job.items) {
         if (item.code !== FrontendCode.Bind || item.text === null) continue
