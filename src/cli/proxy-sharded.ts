@@ -3,7 +3,7 @@
 
 import type { AdminEngine } from '../admin/admin-engine.js'
 import { startAdmin } from '../admin/admin-server.js'
-import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
+import type { ConfigWatcher } from '../backend/config-watcher.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
@@ -12,6 +12,7 @@ import { routingMapHost } from '../routing/routing-map-host.js'
 import { ShardedRouting } from '../routing/sharded-routing.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
+import { reloadFile, watchConfigFile } from './config-file-watch.js'
 
 /** How long a routing-map change waits for work on the old route (then it reports what still runs). */
 const DRAIN_TIMEOUT_MS = 30_000
@@ -97,18 +98,10 @@ export async function startShardedProxy(
     await undo()
     throw err
   }
-  let watcher: ConfigWatcher | null = null
-  let stopSighup = () => {}
-  if (options.configPath) {
-    const label = (source: ReloadSource): 'file' | 'sighup' => (source === 'sighup' ? 'sighup' : 'file')
-    watcher = new ConfigWatcher(options.configPath, routing, {
-      ...(options.watchDebounceMs !== undefined ? { debounceMs: options.watchDebounceMs } : {}),
-    })
-    watcher.on('reloaded', (_c, source) => metrics.configReload(label(source), 'applied'))
-    watcher.on('refused', (result, source) => metrics.configReload(label(source), result.status))
-    watcher.start()
-    stopSighup = watcher.onSighup()
-  }
+  const watch = options.configPath
+    ? watchConfigFile(options.configPath, routing, metrics, options.watchDebounceMs)
+    : null
+  const watcher = watch?.watcher ?? null
   const host_ = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
   return {
     routing,
@@ -118,18 +111,10 @@ export async function startShardedProxy(
     adminUrl: admin?.url ?? null,
     watcher,
     reload: async () => {
-      if (!watcher) return
-      const result = await watcher.reload('manual')
-      if (result.status === 'invalid' || result.status === 'version') {
-        throw new ConfigError(result.issues, {
-          source: watcher.path,
-          ...(result.status === 'version' ? { code: 'FRESHET_CONFIG_VERSION' as const } : {}),
-        })
-      }
+      if (watcher) await reloadFile(watcher)
     },
     stop: async () => {
-      stopSighup()
-      watcher?.close()
+      watch?.stop()
       await proxy.close()
       await admin?.close()
       host.close()

@@ -6,10 +6,10 @@ import { startAdmin } from '../admin/admin-server.js'
 import { applyControls, topologyView } from '../admin/admin-views.js'
 import { AdminConsole } from '../admin/console/admin-console.js'
 import { loadConfigFile } from '../backend/config-file.js'
-import { ConfigWatcher, type ReloadSource } from '../backend/config-watcher.js'
+import type { ConfigWatcher } from '../backend/config-watcher.js'
 import { ReplicaDiscovery } from '../backend/discovery.js'
 import { redactConfig } from '../core/config/redact.js'
-import { ConfigError, isFreshetError } from '../core/errors.js'
+import { isFreshetError } from '../core/errors.js'
 import { FleetMember } from '../fleet/fleet-member.js'
 import { ProxyServer } from '../proxy/proxy-server.js'
 import { ProxyWorkers } from '../proxy/workers/proxy-workers.js'
@@ -18,6 +18,7 @@ import { RoutingEngine } from '../routing/routing-engine.js'
 import { DecisionLog } from '../telemetry/decision-log.js'
 import { attachEngineLogs, createLogger } from '../telemetry/logger.js'
 import { FreshetMetrics } from '../telemetry/metrics.js'
+import { reloadFile, watchConfigFile } from './config-file-watch.js'
 import { type RunningShardedProxy, startShardedProxy } from './proxy-sharded.js'
 
 export const usage = 'freshet proxy --config FILE'
@@ -45,9 +46,6 @@ export interface RunningProxy {
   reload(): Promise<void>
   stop(): Promise<void>
 }
-
-/** `freshet_config_reloads_total`'s source label: a reload asked for in code re-reads the file too. */
-const reloadLabel = (source: ReloadSource): 'file' | 'sighup' => (source === 'sighup' ? 'sighup' : 'file')
 
 /**
  * Starts engine, proxy and admin API from a config file (or an engine already built, e.g. by the
@@ -181,13 +179,9 @@ export async function startProxy(options: {
       },
     )
   } else if (options.configPath) {
-    watcher = new ConfigWatcher(options.configPath, engine, {
-      ...(options.watchDebounceMs !== undefined ? { debounceMs: options.watchDebounceMs } : {}),
-    })
-    watcher.on('reloaded', (_config, source) => metrics.configReload(reloadLabel(source), 'applied'))
-    watcher.on('refused', (result, source) => metrics.configReload(reloadLabel(source), result.status))
-    watcher.start()
-    stopSighup = watcher.onSighup()
+    const watch = watchConfigFile(options.configPath, engine, metrics, options.watchDebounceMs)
+    watcher = watch.watcher
+    stopSighup = watch.stop
   }
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address
   const running: RunningProxy = {
@@ -204,7 +198,6 @@ export async function startProxy(options: {
     },
     stop: async () => {
       stopSighup()
-      watcher?.close()
       discovery.stop()
       await fleet?.stop()
       await closeFront()
@@ -215,17 +208,6 @@ export async function startProxy(options: {
     },
   }
   return running
-}
-
-/** Re-reads the config file and applies it; throws ConfigError when it is refused (invalid or not newer). */
-async function reloadFile(watcher: ConfigWatcher): Promise<void> {
-  const result = await watcher.reload('manual')
-  if (result.status === 'invalid' || result.status === 'version') {
-    throw new ConfigError(result.issues, {
-      source: watcher.path,
-      ...(result.status === 'version' ? { code: 'FRESHET_CONFIG_VERSION' as const } : {}),
-    })
-  }
 }
 
 /** Entry point of `freshet proxy`. */
