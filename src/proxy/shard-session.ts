@@ -61,6 +61,17 @@ export interface ShardRoute {
   readonly running: boolean
 }
 
+/** The one shard of a batch's statements so far, or ZF003 when `d` is for another (nothing sent). */
+function sameShard(first: ShardDecision | null, d: ShardDecision): ShardDecision {
+  if (first === null || d.shard === first.shard) return first ?? d
+  throw new CrossShardError(
+    `the statements of one batch are for ${first.shard} and ${d.shard}; nothing was sent`,
+    {
+      details: { shards: [first.shard, d.shard] },
+    },
+  )
+}
+
 /** The transaction actions of a one-statement job, or null. */
 function txAction(c: Classification | null): string | null {
   return c !== null && c.kind === 'transaction' && c.statementCount === 1
@@ -85,7 +96,7 @@ export function raiseSql(err: unknown): string {
 /**
  * Per client: the shard plan of each job, the held BEGIN, the transaction's map, the per-shard tokens.
  * @example
- * const plan = shards.plan(job, reads, { held: conn?.node ?? null, status: 'I' })
+ * const plan = shards.plan(job, conn?.node ?? null, 'I')
  * if (plan.kind === 'route') routing.decide(c, view, shards.context(state), { shard: plan.shard })
  */
 export class ShardSession {
@@ -141,12 +152,7 @@ export class ShardSession {
    * What to do with a classified job. `held`: the node of the connection this client holds (open
    * transaction, session state), or null; `status`: the transaction status the client last saw.
    */
-  plan(
-    job: Job,
-    reads: readonly Classification[] | null,
-    held: string | null,
-    status: TransactionStatus,
-  ): ShardPlan {
+  plan(job: Job, held: string | null, status: TransactionStatus): ShardPlan {
     const c = job.classification
     const action = txAction(c)
     if (held === null && status !== 'I' && this.heldBegin !== null) {
@@ -200,7 +206,7 @@ export class ShardSession {
     }
     const pinned = held === null ? null : this.shardOf(held)
     try {
-      return { kind: 'route', shard: this.#route(job, reads, pinned) }
+      return { kind: 'route', shard: this.#route(job, pinned) }
     } catch (err) {
       if (held !== null && status === 'T' && job.syncs > 0)
         return { kind: 'raise', job: this.#raiseJob(job, err) }
@@ -229,7 +235,7 @@ export class ShardSession {
     conn: ServerConnection | null,
     host: ShardJobHost,
   ): void {
-    const plan = this.plan(job, reads, conn?.node ?? null, this.#state.txStatus)
+    const plan = this.plan(job, conn?.node ?? null, this.#state.txStatus)
     if (plan.kind === 'answer') host.answer(job, plan.bytes, plan.status)
     else if (plan.kind === 'fail') host.fail(job, plan.error, plan.status)
     // the server raises the refusal in the open transaction, which aborts it there
@@ -308,10 +314,10 @@ export class ShardSession {
     this.#heldAborted = false
   }
 
-  /** The shard of a job: each Bind's statement with its own parameters, else the job's statement (or reads). */
-  #route(job: Job, reads: readonly Classification[] | null, pinned: string | null): ShardDecision {
-    const state = this.#state
-    const sessionKey = state.shardKey ?? null
+  /** The shard of a job: each Bind's statement with its own parameters, else the job's statement texts. */
+  #route(job: Job, pinned: string | null): ShardDecision {
+    const routing = this.#routing
+    const sessionKey = this.#state.shardKey ?? null
     const map = pinned !== null ? this.#map?.map : undefined
     const key = (params?: readonly unknown[]) => ({
       ...(params !== undefined ? { params } : {}),
@@ -320,47 +326,21 @@ export class ShardSession {
       ...(map !== undefined ? { map } : {}),
     })
     if (job.kind === 'extended' && job.items !== null) {
+      const binds = job.items.filter((i) => i.code === FrontendCode.Bind && i.text !== null)
       // Parse / Describe without a Bind (drivers that describe first) run nothing: any shard answers
-      if (!job.items.some((i) => i.code === FrontendCode.Bind)) {
-        return {
-          shard: pinned ?? this.#routing.shardNames[0]!,
-          source: pinned === null ? 'any' : 'transaction',
-        }
+      if (binds.length === 0) {
+        return { shard: pinned ?? routing.shardNames[0]!, source: pinned === null ? 'any' : 'transaction' }
       }
       let first: ShardDecision | null = null
-      for (const item of job.items) {
-        if (item.code !== FrontendCode.Bind || item.text === null) continue
-        const d = this.#routing.route(
-          this.#routing.classify(item.text),
-          key(decodeBindParams(item.whole.subarray(HEADER_LENGTH))),
-        )
-        if (first === null) first = d
-        else if (d.shard !== first.shard) {
-          throw new CrossShardError(
-            `the statements of one batch are for ${first.shard} and ${d.shard}; nothing was sent`,
-            {
-              details: { shards: [first.shard, d.shard] },
-            },
-          )
-        }
+      for (const item of binds) {
+        const params = decodeBindParams(item.whole.subarray(HEADER_LENGTH))
+        const d = routing.route(routing.classify(item.text!), item.text!, key(params))
+        first = sameShard(first, d)
       }
-      if (first !== null) return first
+      return first!
     }
-    const statements = reads ?? [job.classification!]
-    let first: ShardDecision | null = null
-    for (const c of statements) {
-      const d = this.#routing.route(c, key())
-      if (first === null) first = d
-      else if (d.shard !== first.shard) {
-        throw new CrossShardError(
-          `the statements of one batch are for ${first.shard} and ${d.shard}; nothing was sent`,
-          {
-            details: { shards: [first.shard, d.shard] },
-          },
-        )
-      }
-    }
-    return first!
+    // a simple query (one text) or a function call's routing statement
+    return routing.route(job.classification!, job.sql!, key())
   }
 
   /** The job replaced by one statement that makes the server raise the refusal (see {@link raiseSql}). */

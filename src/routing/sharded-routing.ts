@@ -27,6 +27,8 @@ export interface ShardKeyInput {
   readonly sessionKey?: string | null
   /** The shard (or AGGREGATE) the open transaction is pinned to; null outside one or before its first keyed statement. */
   readonly pinned?: string | null
+  /** The routing map the open transaction began under (`setup.map` then): it finishes on its shard after a map change. */
+  readonly map?: ShardMap
 }
 
 /** {@link ShardedRouting.decide}'s options: the engine's, plus the statement text and key sources, or a shard already routed. */
@@ -229,6 +231,7 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
         ...(key.contextKey !== undefined ? { contextKey: key.contextKey } : {}),
         ...(key.sessionKey !== undefined ? { sessionKey: key.sessionKey } : {}),
         ...(key.pinned !== undefined ? { pinned: key.pinned } : {}),
+        ...(key.map !== undefined ? { map: key.map } : {}),
       })
     } catch (err) {
       if (options.dryRun !== true && err instanceof CrossShardError) {
