@@ -439,8 +439,15 @@ export class ClientSession implements ServerSink {
       }
       case BackendCode.NotificationResponse:
         // asynchronous, and the client's (only a connection pinned by its LISTEN gets one): forwarded
-        // even in the middle of freshet's own hidden query, which PostgreSQL may answer after it
-        this.#append(buf, start, end)
+        // even in the middle of freshet's own hidden query, which PostgreSQL may answer after it.
+        // int32 pid of the notifying backend: the client's own server session goes by the pid the
+        // client was given (BackendKeyData), so clients that skip their own notifications still can
+        if (this.#conn !== null && buf.readInt32BE(start + HEADER_LENGTH) === this.#conn.pid) {
+          this.#flushRun()
+          const own = Buffer.from(buf.subarray(start, end))
+          own.writeInt32BE(this.pid, HEADER_LENGTH)
+          this.#client.write(own)
+        } else this.#append(buf, start, end)
         return
       case BackendCode.DataRow:
         if (this.#hidden.active) this.#hidden.dataRow(buf, start)

@@ -246,14 +246,24 @@ export class ClientStartup {
           const key = this.#rt.register(host.client)
           host.client.pid = key.pid
           host.client.secret = key.secret
-          const out = [statuses]
           // what PostgreSQL reports for the settings this client chose: the server's own spelling when
           // they were checked on a server connection, else the client's value as given
+          const chosen = new Map<string, string>()
           for (const [name, value] of host.client.settings) {
             const spelled = REPORTED_SETTINGS.get(name)
-            if (spelled !== undefined) out.push(parameterStatus(spelled, reported.get(spelled) ?? value))
+            if (spelled !== undefined) chosen.set(spelled, reported.get(spelled) ?? value)
           }
-          if (!host.client.settings.has('application_name')) out.push(parameterStatus('application_name', ''))
+          // one ParameterStatus per setting, in the server's order, as PostgreSQL sends them: the
+          // client's value where it chose one (application_name: empty unless it did, as directly)
+          const out: Buffer[] = []
+          for (const [name, value] of statuses) {
+            const own = chosen.get(name) ?? (name === 'application_name' ? '' : value)
+            out.push(parameterStatus(name, own))
+            chosen.delete(name)
+          }
+          for (const [name, value] of chosen) out.push(parameterStatus(name, value))
+          if (!statuses.has('application_name') && !host.client.settings.has('application_name'))
+            out.push(parameterStatus('application_name', ''))
           out.push(backendKeyData(key.pid, key.secret), readyForQuery('I'))
           host.socket().write(Buffer.concat(out))
           host.setPhase('ready')

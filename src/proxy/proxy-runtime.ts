@@ -43,8 +43,11 @@ export interface ProxyRuntime {
   /** The user's password from `proxy.auth.users` (for server login), if any. */
   password(user: string): string | undefined
   tlsOptions(): { cert: string | Buffer; key: string | Buffer } | null
-  /** ParameterStatus messages of a server connection for this identity (cached); rejects like a login. */
-  startupParameters(identity: LoginIdentity): Promise<Buffer>
+  /**
+   * The ParameterStatus values (name to value, in the server's order) a server connection for this
+   * identity reported at login (cached); rejects like a login.
+   */
+  startupParameters(identity: LoginIdentity): Promise<ReadonlyMap<string, string>>
   register(session: RegisteredClient): { pid: number; secret: number }
   unregister(session: RegisteredClient): void
   cancel(pid: number, secret: Buffer): void

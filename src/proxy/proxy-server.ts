@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { ConfigError } from '../core/errors.js'
-import { cancelRequest, parameterStatus } from '../protocol/index.js'
+import { cancelRequest } from '../protocol/index.js'
 import type { RoutingEngine } from '../routing/routing-engine.js'
 import type { ShardedRouting } from '../routing/sharded-routing.js'
 import type { AdminConsoleHook } from './admin-console-hook.js'
@@ -104,7 +104,7 @@ export class ProxyServer implements ProxyRuntime {
   readonly adminConsole: AdminConsoleHook | null
   #adminCredentials: PreparedUsers = NO_USERS
   readonly #byPid = new Map<number, ClientSession>()
-  readonly #parameters = new Map<string, Buffer>()
+  readonly #parameters = new Map<string, ReadonlyMap<string, string>>()
   #userCredentials: PreparedUsers = NO_USERS
   #tls: { cert: Buffer; key: Buffer } | null = null
   #tlsFor: FreshetConfig['proxy']['tls'] | null = null
@@ -249,7 +249,7 @@ export class ProxyServer implements ProxyRuntime {
     return this.#tls
   }
 
-  async startupParameters(identity: LoginIdentity): Promise<Buffer> {
+  async startupParameters(identity: LoginIdentity): Promise<ReadonlyMap<string, string>> {
     const key = `${identity.user}\0${identity.database}`
     const cached = this.#parameters.get(key)
     if (cached) return cached
@@ -258,12 +258,8 @@ export class ProxyServer implements ProxyRuntime {
     for (const node of new Set(nodes)) {
       try {
         const conn = this.pool.tryAcquire(node, identity) ?? (await this.pool.acquire(node, identity))
-        const out: Buffer[] = []
-        for (const [name, value] of conn.parameters) {
-          if (name !== 'application_name') out.push(parameterStatus(name, value))
-        }
+        const statuses: ReadonlyMap<string, string> = new Map(conn.parameters)
         this.pool.release(conn)
-        const statuses = Buffer.concat(out)
         this.#parameters.set(key, statuses)
         return statuses
       } catch (err) {

@@ -35,16 +35,29 @@ export class RawClient {
     socket.on('error', () => {})
   }
 
-  /** Connects as `user` (trust) to `database` and reads up to the first ReadyForQuery. */
-  static async open(host: string, port: number, user = 'postgres', database = 'freshet'): Promise<RawClient> {
+  /** What the peer sent at login, up to and including the first ReadyForQuery. */
+  startup: Message[] = []
+
+  /**
+   * Connects as `user` (trust) to `database`, with more startup parameters if given (`TimeZone`,
+   * `options` ...), and reads up to the first ReadyForQuery.
+   */
+  static async open(
+    host: string,
+    port: number,
+    user = 'postgres',
+    database = 'freshet',
+    params: Record<string, string> = {},
+  ): Promise<RawClient> {
     const socket = connect({ host, port })
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)
       socket.once('error', reject)
     })
     const c = new RawClient(socket)
-    socket.write(startupMessage({ user, database }))
+    socket.write(startupMessage({ user, database, ...params }))
     const startup = await c.until((m) => m.type === 'Z')
+    c.startup = startup
     const key = startup.find((m) => m.type === 'K')
     if (!key) throw new Error(`no BackendKeyData: ${startup.map((m) => m.type).join('')}`)
     c.pid = key.body.readInt32BE(0)
