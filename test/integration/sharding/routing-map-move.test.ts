@@ -192,6 +192,12 @@ describe('routing map: a live move under load through the proxy', () => {
     assert.equal(counted.target.rows, counted.owner_rows)
     assert.equal(counted.owner_rows, moved.length)
 
+    const metrics = await (
+      await fetch(`${running.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).text()
+    assert.match(metrics, /^routing_map_version 2$/m)
+    assert.match(metrics, /^shard_decisions_total\{shard="shard_1",source="statement"\} \d+/m)
+
     // 5. more load on the new map, then stop
     const after = statements
     await eventually('load on the new map', () => statements > after + 60)
