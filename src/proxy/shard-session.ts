@@ -86,11 +86,15 @@ function txAction(c: Classification | null): string | null {
  */
 export function raiseSql(err: unknown): string {
   const code = isFreshetError(err) ? err.sqlState : 'ZF003'
-  const message = (err as Error).message.startsWith('freshet:')
-    ? (err as Error).message
-    : `freshet: ${(err as Error).message}`
-  const literal = (s: string) => `'${s.replaceAll("'", "''")}'`
-  return `DO $freshet$ BEGIN RAISE EXCEPTION USING ERRCODE = ${literal(code)}, MESSAGE = ${literal(message)}; END $freshet$`
+  const text = (err as Error).message
+  const message = text.startsWith('freshet:') ? text : `freshet: ${text}`
+  // E'' with \ and ' doubled reads the same under any standard_conforming_strings; the message may hold a
+  // client's key value, so the dollar-quote tag is one the body does not contain
+  const literal = (v: string) => `E'${v.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`
+  const body = `BEGIN RAISE EXCEPTION USING ERRCODE = ${literal(code)}, MESSAGE = ${literal(message)}; END`
+  let tag = 'freshet'
+  while (body.includes(`$${tag}$`)) tag += '_'
+  return `DO $${tag}$ ${body} $${tag}$`
 }
 
 /**

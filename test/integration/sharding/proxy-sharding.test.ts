@@ -268,6 +268,16 @@ describe('proxy on shards', () => {
       assert.equal(commit.command, 'ROLLBACK')
       for (const s of ['shard_0', 'shard_1']) assert.equal(await rowsOn(s, 'id IN (9201, 9202)'), 0)
 
+      // a refusal raised on the server keeps its SQLSTATE and message whatever the message holds
+      await c.query('BEGIN')
+      await c.query('SELECT 1 FROM orders WHERE customer_id = $1', [a])
+      const hostile = 'x$freshet$' // would end a $freshet$ quote early
+      await assert.rejects(
+        c.query(`/* SHARD_KEY: ${hostile} */ SELECT 1`),
+        (err: { code?: string; message: string }) => err.code === 'ZF004' && err.message.includes(hostile),
+      )
+      assert.equal((await c.query('COMMIT')).command, 'ROLLBACK')
+
       // BEGIN is held until the first keyed statement: a shard_1 transaction runs on shard_1's primary
       await c.query('BEGIN')
       const r = await c.query('SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1', [b])
