@@ -4,10 +4,9 @@
 import { relative } from 'node:path'
 import type { AdminServer } from '../admin/admin-server.js'
 import type { MariadbCluster } from '../cluster/mariadb-cluster.js'
-import { isFreshetError } from '../core/errors.js'
 import type { MysqlPool } from '../mysql/mysql-pool.js'
-import { chooseConfigPath, removeSandboxConfig, writeSandboxConfig } from './sandbox-config.js'
-import { chooseListen, formatDuration, type SandboxRequest, waitForSignal } from './sandbox-support.js'
+import { chooseConfigPath, writeSandboxConfig } from './sandbox-config.js'
+import { chooseListen, formatDuration, runSandboxLifecycle, type SandboxRequest } from './sandbox-support.js'
 
 /** The demo data, MariaDB dialect: accounts, orders and a ledger (the same tables as the PostgreSQL sandbox). */
 export const MARIADB_DEMO_SCHEMA = [
@@ -67,62 +66,46 @@ export async function runMariadbSandbox(request: SandboxRequest): Promise<number
     import('../mysql/mysql-pool.js'),
     import('../admin/admin-server.js'),
   ])
-  let cluster: MariadbCluster | null = null
-  let pool: MysqlPool | null = null
-  let admin: AdminServer | null = null
-  let configPath = ''
-  let written = ''
-  const { signal, cancel } = waitForSignal()
-  try {
-    for (const name of Object.keys(request.lag)) {
-      const index = Number(/^replica_(\d+)$/.exec(name)?.[1] ?? 0)
-      if (index < 1 || index > request.replicas) {
-        throw new (await import('../cluster/cluster-error.js')).ClusterError(
-          `--lag ${name}: no such replica (replicas are replica_1..replica_${request.replicas})`,
+  let root = ''
+  return runSandboxLifecycle(
+    async (life) => {
+      for (const name of Object.keys(request.lag)) {
+        const index = Number(/^replica_(\d+)$/.exec(name)?.[1] ?? 0)
+        if (index < 1 || index > request.replicas) {
+          throw new (await import('../cluster/cluster-error.js')).ClusterError(
+            `--lag ${name}: no such replica (replicas are replica_1..replica_${request.replicas})`,
+          )
+        }
+      }
+      const cluster = await startMariadbCluster({
+        replicas: request.replicas,
+        onProgress: (m) => console.log(m),
+      })
+      life.onStop(() => cluster.stop())
+      root = cluster.root
+      console.log('loading demo schema into database freshet (accounts, orders, ledger_entries)...')
+      for (const sql of MARIADB_DEMO_SCHEMA) await cluster.query('primary', sql)
+      await cluster.waitForCatchUp(30_000)
+      for (const [name, ms] of Object.entries(request.lag)) {
+        await cluster.setDelay(name, ms)
+        console.log(
+          `${name} now applies ${formatDuration(Math.ceil(ms / 1000) * 1000)} behind the primary (MASTER_DELAY)`,
         )
       }
-    }
-    cluster = await startMariadbCluster({ replicas: request.replicas, onProgress: (m) => console.log(m) })
-    console.log('loading demo schema into database freshet (accounts, orders, ledger_entries)...')
-    for (const sql of MARIADB_DEMO_SCHEMA) await cluster.query('primary', sql)
-    await cluster.waitForCatchUp(30_000)
-    for (const [name, ms] of Object.entries(request.lag)) {
-      await cluster.setDelay(name, ms)
-      console.log(
-        `${name} now applies ${formatDuration(Math.ceil(ms / 1000) * 1000)} behind the primary (MASTER_DELAY)`,
-      )
-    }
-    const adminListen = await chooseListen(request.adminPort, 9187, 'dashboard')
-    const config = mariadbSandboxConfig(cluster, adminListen)
-    pool = createMysqlPool(config as never)
-    await pool.ready()
-    admin = await startAdmin({ pool })
-    const final = mariadbSandboxConfig(cluster, new URL(admin.url).host)
-    configPath = chooseConfigPath(request.configPath, cluster.root)
-    written = writeSandboxConfig(configPath, final)
-    printMariadb(cluster, admin.url, configPath)
-  } catch (err) {
-    cancel()
-    await admin?.close().catch(() => {})
-    await pool?.end().catch(() => {})
-    await cluster?.stop().catch(() => {})
-    if (isFreshetError(err)) {
-      console.error(`freshet sandbox: ${(err as Error).message}`)
-      return 1
-    }
-    throw err
-  }
-  const sig = await signal
-  console.log(`\n${sig}: stopping the sandbox...`)
-  const force = () => process.exit(130)
-  process.once('SIGINT', force)
-  process.once('SIGTERM', force)
-  await admin.close().catch(() => {})
-  await pool.end().catch(() => {})
-  await cluster.stop()
-  if (removeSandboxConfig(configPath, written)) console.log(`removed ${configPath}`)
-  console.log(`stopped every server and removed ${cluster.root}`)
-  return 0
+      const adminListen = await chooseListen(request.adminPort, 9187, 'dashboard')
+      const config = mariadbSandboxConfig(cluster, adminListen)
+      const pool: MysqlPool = createMysqlPool(config as never)
+      life.onStop(() => pool.end().catch(() => {}))
+      await pool.ready()
+      const admin: AdminServer = await startAdmin({ pool })
+      life.onStop(() => admin.close().catch(() => {}))
+      const final = mariadbSandboxConfig(cluster, new URL(admin.url).host)
+      const configPath = chooseConfigPath(request.configPath, cluster.root)
+      life.wrote(configPath, writeSandboxConfig(configPath, final))
+      printMariadb(cluster, admin.url, configPath)
+    },
+    () => `stopped every server and removed ${root}`,
+  )
 }
 
 function printMariadb(cluster: MariadbCluster, adminUrl: string, configPath: string): void {

@@ -3,6 +3,8 @@
 
 import { createServer } from 'node:net'
 import { ClusterError } from '../cluster/cluster-error.js'
+import { isFreshetError } from '../core/errors.js'
+import { removeSandboxConfig } from './sandbox-config.js'
 
 /** What the command line asks of the sandbox; each row of {@link SANDBOX_OPTIONS} fills one field. */
 export interface SandboxRequest {
@@ -17,6 +19,8 @@ export interface SandboxRequest {
   configPath?: string
   /** The servers: PostgreSQL (default) or MariaDB (src/cli/sandbox-mariadb.ts). */
   engine?: 'postgres' | 'mariadb'
+  /** Shards (src/cli/sandbox-sharded.ts): each a primary with `replicas` replicas (default 1), plus the aggregate node. */
+  shards?: number
 }
 
 /**
@@ -80,4 +84,60 @@ export function waitForSignal(): { signal: Promise<NodeJS.Signals>; cancel(): vo
     process.on('SIGTERM', onSignal)
   })
   return { signal, cancel }
+}
+
+/** What a sandbox's start step registers: things to stop (in reverse order) and the config it wrote. */
+export interface SandboxLifecycle {
+  /** Registers something started; on Ctrl-C or a failed start, stopped last-registered first. */
+  onStop(stop: () => Promise<unknown>): void
+  /** The config file written (removed on stop if it still holds what was written). */
+  wrote(path: string, text: string): void
+}
+
+/**
+ * The lifecycle every sandbox shares: signal handlers go in before `start` (a Ctrl-C during boot waits
+ * for it and cleans up, instead of killing the process with servers half started); a failed start stops
+ * what it started and exits 1 on a freshet or port error; then waits for SIGINT/SIGTERM, stops everything
+ * (a second Ctrl-C exits at once; the watchdog removes what is left), removes the config and says `stopped`.
+ * @example
+ * return runSandboxLifecycle(async (life) => { const c = await startCluster(); life.onStop(() => c.stop()) },
+ *   () => 'stopped every server')
+ */
+export async function runSandboxLifecycle(
+  start: (life: SandboxLifecycle) => Promise<void>,
+  stopped: () => string,
+): Promise<number> {
+  const stops: (() => Promise<unknown>)[] = []
+  let config: { path: string; text: string } | null = null
+  const life: SandboxLifecycle = {
+    onStop: (stop) => void stops.push(stop),
+    wrote: (path, text) => {
+      config = { path, text }
+    },
+  }
+  const stopAll = async (quiet: boolean) => {
+    for (const stop of stops.reverse()) await (quiet ? stop().catch(() => {}) : stop())
+  }
+  const { signal, cancel } = waitForSignal()
+  try {
+    await start(life)
+  } catch (err) {
+    cancel()
+    await stopAll(true)
+    if (isFreshetError(err) || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      console.error(`freshet sandbox: ${(err as Error).message}`)
+      return 1
+    }
+    throw err
+  }
+  const sig = await signal
+  console.log(`\n${sig}: stopping the sandbox...`)
+  const force = () => process.exit(130)
+  process.once('SIGINT', force)
+  process.once('SIGTERM', force)
+  await stopAll(false)
+  const written = config as { path: string; text: string } | null
+  if (written && removeSandboxConfig(written.path, written.text)) console.log(`removed ${written.path}`)
+  console.log(stopped())
+  return 0
 }

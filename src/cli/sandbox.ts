@@ -5,16 +5,15 @@ import { relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ClusterError } from '../cluster/cluster-error.js'
 import { type LocalCluster, startCluster } from '../cluster/local-cluster.js'
-import { isFreshetError } from '../core/errors.js'
 import type { RunningProxy } from './proxy.js'
-import { chooseConfigPath, removeSandboxConfig, sandboxConfig, writeSandboxConfig } from './sandbox-config.js'
+import { chooseConfigPath, sandboxConfig, writeSandboxConfig } from './sandbox-config.js'
 import { DEMO_SCHEMA } from './sandbox-demo.js'
 import {
   chooseListen,
   formatDuration,
   parseDuration,
+  runSandboxLifecycle,
   type SandboxRequest,
-  waitForSignal,
 } from './sandbox-support.js'
 
 /** One command-line option: its parseArgs spec, its help, and how its value fills the request. */
@@ -98,6 +97,18 @@ export const SANDBOX_OPTIONS: SandboxOption[] = [
     },
   },
   {
+    name: 'shards',
+    type: 'string',
+    value: 'N',
+    help: 'N shards (a primary and --replicas replicas each, default 1) and the aggregate node; library face',
+    apply(raw, request) {
+      const n = Number(raw)
+      if (!/^\d+$/.test(raw) || n < 1 || n > 8)
+        throw new ClusterError(`--shards ${raw}: expected a whole number 1-8`)
+      request.shards = n
+    },
+  },
+  {
     name: 'engine',
     type: 'string',
     value: 'ENGINE',
@@ -148,6 +159,11 @@ export function parseSandboxArgs(argv: string[]): SandboxRequest & { help: boole
     const raw = values[o.name]
     if (raw === undefined) continue
     for (const one of Array.isArray(raw) ? raw : [raw]) o.apply(String(one), request)
+  }
+  // a sharded sandbox has one replica per shard unless --replicas says otherwise
+  if (request.shards !== undefined && values.replicas === undefined) request.replicas = 1
+  if (request.shards !== undefined && request.engine === 'mariadb') {
+    throw new ClusterError('--shards: sharding is PostgreSQL only (not with --engine mariadb)')
   }
   return { ...request, help: values.help === true }
 }
@@ -301,45 +317,27 @@ export async function run(argv: string[]): Promise<number> {
     return 0
   }
   if (request.engine === 'mariadb') return (await import('./sandbox-mariadb.js')).runMariadbSandbox(request)
-  let cluster: LocalCluster | null = null
-  let front: RunningProxy | null = null
-  let configPath = ''
-  let written = ''
-  // Handlers go in before booting: a Ctrl-C during boot then waits for the boot and cleans up, instead
-  // of killing the process with servers half started (the watchdog would remove them, but silently).
-  const { signal, cancel } = waitForSignal()
-  try {
-    const booted = await bootSandbox({
-      replicas: request.replicas,
-      lag: request.lag,
-      onProgress: (m) => console.log(m),
-    })
-    cluster = booted.cluster
-    printNodes(booted.summary)
-    const started = await startFront(booted.summary, request)
-    front = started.running
-    configPath = chooseConfigPath(request.configPath, booted.summary.root)
-    written = writeSandboxConfig(configPath, started.config)
-    printFront(front, configPath)
-  } catch (err) {
-    cancel()
-    await front?.stop().catch(() => {})
-    await cluster?.stop().catch(() => {})
-    if (isFreshetError(err) || (err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      console.error(`freshet sandbox: ${(err as Error).message}`)
-      return 1
-    }
-    throw err
+  if (request.shards !== undefined) {
+    const shards = request.shards
+    return (await import('./sandbox-sharded.js')).runShardedSandbox({ ...request, shards })
   }
-  const sig = await signal
-  console.log(`\n${sig}: stopping the sandbox...`)
-  // A second Ctrl-C while stopping exits at once; the watchdog then removes what is left.
-  const force = () => process.exit(130)
-  process.once('SIGINT', force)
-  process.once('SIGTERM', force)
-  await front.stop().catch(() => {})
-  await cluster.stop()
-  if (removeSandboxConfig(configPath, written)) console.log(`removed ${configPath}`)
-  console.log(`stopped every server and removed ${cluster.root}`)
-  return 0
+  let root = ''
+  return runSandboxLifecycle(
+    async (life) => {
+      const booted = await bootSandbox({
+        replicas: request.replicas,
+        lag: request.lag,
+        onProgress: (m) => console.log(m),
+      })
+      life.onStop(() => booted.cluster.stop())
+      root = booted.summary.root
+      printNodes(booted.summary)
+      const started = await startFront(booted.summary, request)
+      life.onStop(() => started.running.stop().catch(() => {}))
+      const configPath = chooseConfigPath(request.configPath, booted.summary.root)
+      life.wrote(configPath, writeSandboxConfig(configPath, started.config))
+      printFront(started.running, configPath)
+    },
+    () => `stopped every server and removed ${root}`,
+  )
 }
