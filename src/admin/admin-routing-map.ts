@@ -20,6 +20,8 @@ export interface DrainReport {
   readonly waited_ms: number
   /** Idle server connections to the old shards' nodes closed after the wait. */
   readonly closed_idle_connections: number
+  /** Set when the face does not track its statements per shard (the library): nothing was waited for. */
+  readonly note?: string
 }
 
 /** What the routing-map API needs from the face it runs in (the proxy or a library pool). */

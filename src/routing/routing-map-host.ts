@@ -9,6 +9,27 @@ import { type RoutingMapBase, RoutingMapStore } from '../core/shard/routing-map-
 import type { ShardKeyType } from '../core/shard/shard-key.js'
 import type { ShardedRouting } from './sharded-routing.js'
 
+/** The drain answer of a face that does not track its statements per shard (a library pool). */
+export interface UntrackedDrain {
+  readonly from: readonly string[]
+  readonly statements: number
+  readonly transactions: number
+  readonly still_running: number
+  readonly waited_ms: number
+  readonly closed_idle_connections: number
+  readonly note: string
+}
+
+const untracked = async (from: readonly string[]): Promise<UntrackedDrain> => ({
+  from,
+  statements: 0,
+  transactions: 0,
+  still_running: 0,
+  waited_ms: 0,
+  closed_idle_connections: 0,
+  note: 'this face does not track statements per shard: nothing was waited for (statements already running finish where they were sent; new ones take the new map)',
+})
+
 /** The store's base from a sharded config: its map, key space and shard names. */
 export function routingMapBase(config: FreshetConfig): RoutingMapBase {
   const sh = config.sharding!
@@ -26,10 +47,11 @@ export function routingMapBase(config: FreshetConfig): RoutingMapBase {
  * const host = routingMapHost(routing, { drain: (from, v) => proxy.drainShards(from, v, 30_000), log })
  * await startAdmin({ engine: routing, routingMap: host })
  */
-export function routingMapHost<D>(
+export function routingMapHost<D = UntrackedDrain>(
   routing: ShardedRouting,
   options: {
-    drain: (from: readonly string[], version: number) => Promise<D>
+    /** The face's drain (the proxy's `drainShards`); without one, nothing is waited for and the answer says so. */
+    drain?: (from: readonly string[], version: number) => Promise<D>
     log: (level: 'warn' | 'error', message: string, fields: Record<string, unknown>) => void
     /** Connect and statement timeout of each row count (default 4 x health.timeout_ms). */
     countTimeoutMs?: number
@@ -83,7 +105,8 @@ export function routingMapHost<D>(
         return { ok: false, reason: `primary ${primary.name}'s breaker is open` }
       return { ok: true }
     },
-    drain: options.drain,
+    drain: (from: readonly string[], version: number): Promise<D | UntrackedDrain> =>
+      options.drain ? options.drain(from, version) : untracked(from),
     log: options.log,
     close: () => {
       offChange()

@@ -9,9 +9,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
+import { startAdmin } from '../../../src/admin/admin-server.js'
 import { type RunningShardedProxy, startShardedProxy } from '../../../src/cli/proxy-sharded.js'
 import { validateConfig } from '../../../src/core/config/parse-config.js'
 import { hashBucket } from '../../../src/core/shard/shard-key.js'
+import { createShardedPool } from '../../../src/library/create-pool.js'
+import { routingMapHost } from '../../../src/routing/routing-map-host.js'
 import { type ShardedCluster, startShardedCluster } from '../../cluster/index.js'
 import { shardedConfigFor } from '../../support/cluster-config.js'
 import { eventually } from '../../support/eventually.js'
@@ -246,5 +249,79 @@ describe('routing map: a live move under load through the proxy', () => {
     )
     assert.equal(running.routing.setup.map.shardOfPoint(100n), 'shard_1')
     assert.equal(running.routing.setup.map.shardOfPoint(950n), 'shard_0')
+  })
+
+  it('through the library: buckets 600-799 move to shard_0 under pool.query load, nothing fails or is misrouted', async () => {
+    const pool = createShardedPool(validateConfig(configDoc(1)))
+    const admin = await startAdmin({
+      pool,
+      routingMap: routingMapHost(pool.routing, { log: () => {} }),
+      admin: { listen: '127.0.0.1:0', token: TOKEN },
+    })
+    try {
+      await pool.ready()
+      const range = all.filter((c) => bucket(c) >= 600 && bucket(c) <= 799)
+      const rest1 = all.filter((c) => bucket(c) >= 800)
+      assert.ok(range.length > 20 && rest1.length > 20)
+      const rows = await sc
+        .shard('shard_1')
+        .cluster.query(
+          'primary',
+          `SELECT id, customer_id, total FROM orders WHERE customer_id = ANY('{${range.join(',')}}'::bigint[])`,
+        )
+      const copy = (rows.rows as { id: string; customer_id: string; total: string }[]).map(
+        (r) => `(${r.id}, ${r.customer_id}, ${r.total})`,
+      )
+      await sc.shard('shard_0').cluster.query('primary', `INSERT INTO orders VALUES ${copy.join(', ')}`)
+      let stop = false
+      let applied = Number.POSITIVE_INFINITY
+      let statements = 0
+      const failures: string[] = []
+      const misrouted: string[] = []
+      const worker = async (n: number) => {
+        for (let i = n; !stop; i++) {
+          const moving = i % 2 === 0
+          const customer = (moving ? range : rest1)[i % (moving ? range.length : rest1.length)]!
+          const started = performance.now()
+          try {
+            const r = await pool.query(
+              'SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1',
+              [customer],
+            )
+            if (r.rows.length !== 1) failures.push(`read ${customer}: ${r.rows.length} rows`)
+            const shard = portOf.get(Number(r.rows[0]?.port))
+            const owner = moving && started > applied ? 'shard_0' : 'shard_1'
+            if (!(moving && started <= applied) && shard !== owner)
+              misrouted.push(`${customer} on ${shard}, owner ${owner}`)
+            statements++
+          } catch (err) {
+            failures.push(`${customer}: ${(err as Error).message}`)
+          }
+        }
+      }
+      const load = [0, 1, 2].map(worker)
+      await eventually('load running', () => statements > 30)
+      const res = await fetch(`${admin.url}/api/v1/routing-map`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ partition_key_range: '600-799', target_backend: 'shard_0' }),
+      })
+      applied = performance.now()
+      const body = (await res.json()) as Json
+      assert.equal(res.status, 200, JSON.stringify(body))
+      assert.equal(body.version, 2)
+      assert.equal(body.counts[0].target.rows, body.counts[0].owner_rows)
+      assert.match(body.drained.note, /does not track statements per shard/)
+      const after = statements
+      await eventually('load on the new map', () => statements > after + 40)
+      stop = true
+      await Promise.all(load)
+      assert.deepEqual(failures, [])
+      assert.deepEqual(misrouted, [])
+      assert.equal(pool.routing.mapVersion, 2)
+    } finally {
+      await admin.close()
+      await pool.end()
+    }
   })
 })
