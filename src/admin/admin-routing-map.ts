@@ -3,26 +3,11 @@
 // atomically with a new version, drain the old route), and the timer that expires entries' ttl.
 
 import { quoteName, rangeSql } from '../core/shard/bucket-sql.js'
-import type { RangeOwner, RoutingMapStore } from '../core/shard/routing-map-store.js'
+import type { DrainReport, RangeOwner, RoutingMapStore } from '../core/shard/routing-map-store.js'
 import type { ShardKeyType } from '../core/shard/shard-key.js'
 import { type ParsedRange, parseKeyRange } from '../core/shard/shard-map.js'
 
-/** What draining the old route did (the POST and DELETE responses carry it as `drained`). */
-export interface DrainReport {
-  /** The shards that owned the range before. */
-  readonly from: readonly string[]
-  /** Statements running on those shards when the new map applied (they finished there). */
-  readonly statements: number
-  /** Transactions open on those shards when the new map applied (they finish there, on the map they began with). */
-  readonly transactions: number
-  /** Of those, still running when the wait ended (left to finish; nothing is killed). */
-  readonly still_running: number
-  readonly waited_ms: number
-  /** Idle server connections to the old shards' nodes closed after the wait. */
-  readonly closed_idle_connections: number
-  /** Set when the face does not track its statements per shard (the library): nothing was waited for. */
-  readonly note?: string
-}
+export type { DrainReport }
 
 /** What the routing-map API needs from the face it runs in (the proxy or a library pool). */
 export interface RoutingMapHost {

@@ -5,22 +5,11 @@
 import { countRows } from '../backend/count-rows.js'
 import type { FreshetConfig } from '../core/config/schema.js'
 import { mapKeyType } from '../core/config/schema-sharding.js'
-import { type RoutingMapBase, RoutingMapStore } from '../core/shard/routing-map-store.js'
+import { type DrainReport, type RoutingMapBase, RoutingMapStore } from '../core/shard/routing-map-store.js'
 import type { ShardKeyType } from '../core/shard/shard-key.js'
 import type { ShardedRouting } from './sharded-routing.js'
 
-/** The drain answer of a face that does not track its statements per shard (a library pool). */
-export interface UntrackedDrain {
-  readonly from: readonly string[]
-  readonly statements: number
-  readonly transactions: number
-  readonly still_running: number
-  readonly waited_ms: number
-  readonly closed_idle_connections: number
-  readonly note: string
-}
-
-const untracked = async (from: readonly string[]): Promise<UntrackedDrain> => ({
+const untracked = async (from: readonly string[]): Promise<DrainReport> => ({
   from,
   statements: 0,
   transactions: 0,
@@ -47,7 +36,7 @@ export function routingMapBase(config: FreshetConfig): RoutingMapBase {
  * const host = routingMapHost(routing, { drain: (from, v) => proxy.drainShards(from, v, 30_000), log })
  * await startAdmin({ engine: routing, routingMap: host })
  */
-export function routingMapHost<D = UntrackedDrain>(
+export function routingMapHost<D = DrainReport>(
   routing: ShardedRouting,
   options: {
     /** The face's drain (the proxy's `drainShards`); without one, nothing is waited for and the answer says so. */
@@ -105,7 +94,7 @@ export function routingMapHost<D = UntrackedDrain>(
         return { ok: false, reason: `primary ${primary.name}'s breaker is open` }
       return { ok: true }
     },
-    drain: (from: readonly string[], version: number): Promise<D | UntrackedDrain> =>
+    drain: (from: readonly string[], version: number): Promise<D | DrainReport> =>
       options.drain ? options.drain(from, version) : untracked(from),
     log: options.log,
     close: () => {

@@ -14,6 +14,23 @@ import {
   type ShardMapSpec,
 } from './shard-map.js'
 
+/** What draining the old route did (the POST and DELETE responses carry it as `drained`). */
+export interface DrainReport {
+  /** The shards that owned the range before. */
+  readonly from: readonly string[]
+  /** Statements running on those shards when the new map applied (they finished there). */
+  readonly statements: number
+  /** Transactions open on those shards when the new map applied (they finish there, on the map they began with). */
+  readonly transactions: number
+  /** Of those, still running when the wait ended (left to finish; nothing is killed). */
+  readonly still_running: number
+  readonly waited_ms: number
+  /** Idle server connections to the old shards' nodes closed after the wait. */
+  readonly closed_idle_connections: number
+  /** Set when the face does not track its statements per shard (the library): nothing was waited for. */
+  readonly note?: string
+}
+
 /** Where an entry came from: `sharding.map` in the config, or `POST /api/v1/routing-map`. */
 export type RoutingMapOrigin = 'config' | 'api'
 
