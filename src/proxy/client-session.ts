@@ -6,7 +6,8 @@
 // cache), startup-settings.ts (a lent connection brought to the client's settings), hidden-reply.ts
 // (the token fetch), read-failover.ts (a failed replica read moved to the primary), batch-send.ts (a
 // batch sent message by message, waiting where a re-created statement is described), client-output.ts
-// (gathering the server's answers for the client). Above 600 lines as one concept: the loop that
+// (gathering the server's answers for the client), shard-session.ts (a sharded config: the shard of each
+// job, the held BEGIN, per-shard tokens, refusals). Above 600 lines as one concept: the loop that
 // dispatches a client's jobs, reads the server's answers and settles the connection at ReadyForQuery.
 
 import type { Socket } from 'node:net'
