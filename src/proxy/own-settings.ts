@@ -34,12 +34,10 @@ const NO_PARAMETERS = Buffer.from([0x74, 0, 0, 0, 6, 0, 0])
 export function answerOwnSettings(job: Job, c: Classification, state: SessionState): Buffer | null {
   if (job.kind === 'extended') return c.settings === undefined ? null : answerSettingsBatch(job, c, state)
   if (job.kind !== 'simple') return null
-  // before consumeSettings: SET LOCAL outside a transaction does nothing
-  const warn = localOutsideTransaction(c, state.inTransaction)
   const tag = state.consumeSettings(c)
   if (tag === null) return null
   const done = Buffer.concat([commandComplete(tag), readyForQuery(state.txStatus)])
-  return warn ? Buffer.concat([SET_LOCAL_WARNING, done]) : done
+  return localOutsideTransaction(c, state.inTransaction) ? Buffer.concat([SET_LOCAL_WARNING, done]) : done
 }
 
 /**
