@@ -90,6 +90,10 @@ export function endSpan(job: Job, err: unknown): void {
 export class JobAssembler {
   readonly #statements: ClientStatements
   #items: BatchItem[] | null = null
+  // The last simple Query and its text: a repeated query (a pool's health check, a poller) is
+  // compared byte for byte instead of decoded, and the classifier's lookup reuses the string's hash.
+  #lastQuery: Buffer | null = null
+  #lastQueryText = ''
 
   constructor(statements: ClientStatements) {
     this.#statements = statements
@@ -103,7 +107,7 @@ export class JobAssembler {
     switch (code) {
       case FrontendCode.Query: {
         this.#end(0, push)
-        push(newJob('simple', whole, null, decodeQuery(whole.subarray(HEADER_LENGTH)), null, 1))
+        push(newJob('simple', whole, null, this.#queryText(whole), null, 1))
         return true
       }
       case FrontendCode.Parse:
@@ -128,6 +132,15 @@ export class JobAssembler {
       default:
         return false
     }
+  }
+
+  #queryText(whole: Buffer): string {
+    if (this.#lastQuery !== null && this.#lastQuery.equals(whole)) return this.#lastQueryText
+    const text = decodeQuery(whole.subarray(HEADER_LENGTH))
+    // a view of the client's read buffer (not reused by the socket): held until the next Query
+    this.#lastQuery = whole
+    this.#lastQueryText = text
+    return text
   }
 
   #push(code: number, whole: Buffer): void {

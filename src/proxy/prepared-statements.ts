@@ -235,6 +235,14 @@ export class ClientStatements {
     const body = whole.subarray(HEADER_LENGTH)
     switch (code) {
       case FrontendCode.Parse: {
+        const last = this.#lastUnnamedParse
+        if (last !== null && this.#lastUnnamedText !== null && last.equals(whole)) {
+          // the unnamed statement parsed again byte for byte (a driver's every query): the text
+          // decoded last time, the same string, so the classifier's lookup reuses its hash
+          this.#lastUnnamedParse = whole
+          const text = this.#lastUnnamedText
+          return { code, whole, stmt: null, unnamed: whole, statementTarget: true, text }
+        }
         const m = decodeParse(body)
         if (m.name === '') {
           this.#lastUnnamedParse = whole
