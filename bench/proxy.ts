@@ -110,7 +110,9 @@ chmodSync(scratch, 0o755) // pgbouncer runs as nobody when we are root
 let bouncer: RunningRouter | null = null
 let pipe: { server: Server; port: number } | null = null
 try {
-  const pools = { primary: { min_idle: 0, max_active: 20 }, replicas: { min_idle: 0, max_active: 20 } }
+  // a generous connect timeout: 16 clients open their server connections at once on a loaded machine
+  const pool = { min_idle: 0, max_active: 20, connection_timeout_ms: 5000 }
+  const pools = { primary: pool, replicas: pool }
   const engineWith = (workers: number) => benchEngine(cluster, { pools, proxy: { workers } })
   // as `freshet proxy` runs: metrics, the admin API and its decision log attached
   const running = await startProxy({
