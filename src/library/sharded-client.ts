@@ -63,7 +63,7 @@ export class ShardedClient extends EventEmitter {
   #held: Held[] | null = null
   /** The shard the open transaction is pinned to. */
   #pinned: string | null = null
-  /** A statement was refused inside the pinned transaction: it is aborted until it ends. */
+  /** A statement was refused inside the (pinned or held) transaction: it is aborted until it ends. */
   #aborted = false
   readonly #queue = new JobQueue()
   #released = false
@@ -149,10 +149,16 @@ export class ShardedClient extends EventEmitter {
     const action = c.statementCount === 1 ? c.transaction?.action : undefined
     if (this.#aborted) {
       if (action === 'commit' || action === 'rollback') {
-        const client = this.#clients.get(this.#pinned!)!
         this.#aborted = false
-        await client.runQueued('ROLLBACK', undefined)
-        this.#afterStatement(this.#pinned!, this.#pool.routing.classify('ROLLBACK'))
+        const rollback = this.#pool.routing.classify('ROLLBACK')
+        if (this.#pinned === null) {
+          // refused while BEGIN was still held: nothing was sent anywhere
+          this.#held = null
+          this.#ended(rollback)
+          return { answer: result('ROLLBACK') }
+        }
+        await this.#clients.get(this.#pinned)!.runQueued('ROLLBACK', undefined)
+        this.#afterStatement(this.#pinned, rollback)
         return { answer: result('ROLLBACK') }
       }
       throw new CrossShardError(
@@ -181,7 +187,8 @@ export class ShardedClient extends EventEmitter {
     try {
       shard = this.#pool.routing.route(c, sql, key)
     } catch (err) {
-      if (this.#pinned !== null) this.#aborted = true
+      // like any error inside a transaction (PostgreSQL aborts it): also when BEGIN is still held
+      if (this.#pinned !== null || this.#held !== null) this.#aborted = true
       throw err
     }
     const client = this.#clientFor(shard.shard)

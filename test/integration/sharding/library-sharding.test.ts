@@ -426,6 +426,17 @@ describe('createPool with shards', () => {
       await client.query('BEGIN')
       await client.query('INSERT INTO orders (id, customer_id, total) VALUES (300003, $1, 1)', [a])
       await client.query('COMMIT')
+      // refused as the first statement (BEGIN still held): aborted the same way, nothing sent anywhere
+      await client.query('BEGIN')
+      await assert.rejects(
+        client.query('UPDATE orders SET total = 0'),
+        (err) => isFreshetError(err) && err.sqlState === 'ZF003',
+      )
+      await assert.rejects(
+        client.query('SELECT 1'),
+        (err) => isFreshetError(err) && /aborted/.test(err.message),
+      )
+      assert.equal((await client.query('COMMIT')).command, 'ROLLBACK')
       // BEGIN ... COMMIT with nothing in between never reaches a server
       await client.query('BEGIN')
       assert.equal((await client.query('COMMIT')).command, 'COMMIT')
