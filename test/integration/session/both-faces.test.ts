@@ -231,8 +231,12 @@ describe('the same session rules in both faces', { timeout: 120_000 }, () => {
     } finally {
       await client.end()
     }
-    // the proxy lets the connection go when it sees the client leave
+    // the proxy lets the connection go when it sees the client leave, and a connection that wrote only once
+    // its hidden token fetch has answered: until then the next session would get another connection
     await eventually('proxy: the client is gone', () => f.proxy.clients === 0)
+    await eventually('proxy: no server connection in use', () =>
+      Object.values(f.proxy.poolStats()).every((s) => s.active === 0),
+    )
     if (row.fate === 'closed')
       await eventually(`proxy: backend ${pid} closed`, async () => !(await alive(pid)))
     const again = new pg.Client({ connectionString: f.url() })
