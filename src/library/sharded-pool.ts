@@ -223,13 +223,8 @@ export class ShardedPool extends EventEmitter {
 
   /** @internal The key sources of a statement in the current scope. */
   keyInput(params: readonly unknown[] | undefined, sessionKey: string | undefined, pinned: string | null) {
-    const contextKey = currentContext()?.shardKey
-    return {
-      ...(params !== undefined ? { params } : {}),
-      ...(contextKey !== undefined ? { contextKey } : {}),
-      ...(sessionKey !== undefined ? { sessionKey } : {}),
-      pinned,
-    }
+    // a plain literal (undefined for absent sources): per statement
+    return { params, contextKey: currentContext()?.shardKey, sessionKey, pinned }
   }
 
   /**

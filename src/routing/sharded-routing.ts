@@ -212,26 +212,19 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
     options: { dryRun?: boolean } = {},
   ): ShardDecision {
     const facts = this.#keys.facts(sql)
-    const hints = c.hints
     let d: ShardDecision
     try {
+      // a plain literal (undefined for absent sources), no conditional spreads: this runs per statement
       d = this.#setup.router.route({
         write: c.requiresPrimary,
         tables: c.tables,
         facts,
-        ...(hints.shardKey !== undefined || hints.routeTo !== undefined
-          ? {
-              hints: {
-                ...(hints.shardKey !== undefined ? { shardKey: hints.shardKey } : {}),
-                ...(hints.routeTo !== undefined ? { routeTo: hints.routeTo } : {}),
-              },
-            }
-          : {}),
-        ...(key.params !== undefined ? { params: key.params } : {}),
-        ...(key.contextKey !== undefined ? { contextKey: key.contextKey } : {}),
-        ...(key.sessionKey !== undefined ? { sessionKey: key.sessionKey } : {}),
-        ...(key.pinned !== undefined ? { pinned: key.pinned } : {}),
-        ...(key.map !== undefined ? { map: key.map } : {}),
+        hints: c.hints,
+        params: key.params,
+        contextKey: key.contextKey,
+        sessionKey: key.sessionKey,
+        pinned: key.pinned,
+        map: key.map,
       })
     } catch (err) {
       if (options.dryRun !== true && err instanceof CrossShardError) {
@@ -283,15 +276,18 @@ export class ShardedRouting extends EventEmitter<ShardedEvents> {
         : typeof context === 'function'
           ? context(shard.shard)
           : context
+    // plain literals, no conditional spreads: this runs per statement (spreads cost microseconds here)
     const engineOptions: DecideOptions = {
-      ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
-      ...(options.wait !== undefined ? { wait: options.wait } : {}),
+      dryRun: options.dryRun === true,
+      wait: options.wait === true,
       started,
       shard,
     }
     const routed = engine.decide(this.#forEngine(statement, shard), session, ctx, engineOptions)
-    if ('then' in routed) return routed.then((r) => ({ ...r, shard, engine }))
-    return { ...routed, shard, engine }
+    if ('then' in routed) {
+      return routed.then((r) => ({ decision: r.decision, classification: r.classification, shard, engine }))
+    }
+    return { decision: routed.decision, classification: routed.classification, shard, engine }
   }
 
   /**
