@@ -455,4 +455,48 @@ describe('createPool with shards', () => {
     assert.equal(await count('shard_0', 300002), 0, 'the refused statement was never sent')
     assert.equal(await count('shard_0', 300003), 1)
   })
+
+  // last: it leaves shard_1 on its promoted replica (and the aggregate node's foreign server on the old primary)
+  it("a failover inside shard_1 moves only shard_1's writes: its promoted replica takes them, shard_0 is untouched", async () => {
+    const a = customerOn('shard_0', 8)
+    const b = customerOn('shard_1', 8)
+    const s1 = sc.shard('shard_1').cluster
+    await sc.waitForCatchUp()
+    await s1.stop('primary', 'immediate')
+    await s1.promote('replica_1')
+    await eventually(
+      "freshet sees s1_replica_1 as shard_1's primary",
+      () => pool.routing.engine('shard_1').tracker.primary === 's1_replica_1',
+      15_000,
+    )
+    assert.equal(pool.routing.engine('shard_0').tracker.primary, 's0_primary')
+    const write = (id: number, customer: number) =>
+      pool.query(
+        'INSERT INTO orders (id, customer_id, total) VALUES ($1, $2, 1) RETURNING inet_server_port() AS port',
+        [id, customer],
+      )
+    await eventually(
+      'a shard_1 write lands on its new primary',
+      async () => {
+        try {
+          return nodeOfPort.get(Number((await write(500_001, b)).rows[0].port)) === 's1_replica_1'
+        } catch {
+          return false
+        }
+      },
+      15_000,
+    )
+    assert.equal(nodeOfPort.get(Number((await write(500_002, a)).rows[0].port)), 's0_primary')
+    // shard_0 keeps reading its replica (a fresh scope: no token of the writes above; eventually, as a
+    // pooled connection of the replica restarted in the test before may fail once and retry on the primary)
+    await eventually("shard_0's reads on its replica", async () => {
+      const read = await withScope(() =>
+        pool.query('SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1', [a]),
+      )
+      return nodeOfPort.get(Number(read.rows[0].port)) === 's0_replica_1'
+    })
+    const roles = Object.fromEntries(pool.snapshot().map((n) => [n.name, [n.shard, n.role]]))
+    assert.deepEqual(roles.s1_replica_1, ['shard_1', 'primary'])
+    assert.deepEqual(roles.s0_primary, ['shard_0', 'primary'])
+  })
 })
