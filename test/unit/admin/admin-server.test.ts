@@ -9,6 +9,7 @@ import { Classifier } from '../../../src/core/classify/classifier.js'
 import { validateConfig } from '../../../src/core/config/parse-config.js'
 import { ConfigError } from '../../../src/core/errors.js'
 import { RoutingEngine } from '../../../src/routing/routing-engine.js'
+import { ShardedRouting } from '../../../src/routing/sharded-routing.js'
 import { createLogger } from '../../../src/telemetry/logger.js'
 
 const TOKEN = 's3cret-token-value'
@@ -270,5 +271,93 @@ describe('admin bind rule', () => {
     const res = await fetch(`${allowed.url.replace('0.0.0.0', '127.0.0.1')}/api/v1/topology`)
     assert.equal(res.status, 200)
     await allowed.close()
+  })
+})
+
+describe('admin server over a sharded routing (never started)', () => {
+  let routing: ShardedRouting
+  let admin: AdminServer
+  before(async () => {
+    await Classifier.loadParser()
+    const node = (name: string, port: number) => ({
+      name,
+      url: `postgres://app:dbpassword@127.0.0.1:${port}/main`,
+    })
+    routing = new ShardedRouting(
+      validateConfig({
+        shards: [
+          { name: 'shard_0', primary: node('s0_primary', 1), replicas: [node('s0_replica_1', 2)] },
+          { name: 'shard_1', primary: node('s1_primary', 3) },
+        ],
+        sharding: {
+          tables: { orders: { key: 'customer_id' } },
+          map: [
+            { partition_key_range: '0-511', target_backend: 'shard_0' },
+            { partition_key_range: '512-1023', target_backend: 'shard_1' },
+          ],
+          aggregate: node('federated', 4),
+        },
+        admin: { listen: '127.0.0.1:0', token: TOKEN },
+        telemetry: { log_level: 'silent' },
+      }),
+    )
+    admin = await startAdmin({ engine: routing, logger: createLogger({ log_level: 'silent' }) })
+  })
+  after(async () => {
+    await admin.close()
+    await routing.stop()
+  })
+  const post = (sql: string) =>
+    fetch(`${admin.url}/api/v1/explain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sql }),
+    })
+
+  it('explain reads the key from the text: the shard and its source in the decision and the summary', async () => {
+    const one = await json(await post('SELECT * FROM orders WHERE customer_id = 7'))
+    const other = await json(await post('SELECT * FROM orders WHERE customer_id = 8'))
+    for (const [body, key] of [
+      [one, '7'],
+      [other, '8'],
+    ] as const) {
+      assert.equal(body.decision.shard.source, 'statement')
+      assert.equal(body.decision.shard.key, key)
+      assert.match(body.summary, new RegExp(`shard=${body.decision.shard.shard} \\(statement key ${key}\\)`))
+    }
+    const cross = await json(await post('SELECT count(*) FROM orders'))
+    assert.equal(cross.decision.target, 'federated')
+    assert.equal(cross.decision.shard.shard, '@aggregate')
+  })
+
+  it('explain answers a refusal with its SQLSTATE instead of failing', async () => {
+    const res = await post('DELETE FROM orders')
+    assert.equal(res.status, 200)
+    const body = await json(res)
+    assert.equal(body.refused.sqlstate, 'ZF003')
+    assert.match(body.refused.message, /orders\.customer_id/)
+  })
+
+  it('topology lists the shards with their primaries and the routing map version; readyz is 503 while no primary is healthy', async () => {
+    const topo = await json(
+      await fetch(`${admin.url}/api/v1/topology`, { headers: { authorization: `Bearer ${TOKEN}` } }),
+    )
+    assert.deepEqual(
+      topo.shards.map((s: { name: string; primary: string; nodes: string[] }) => [
+        s.name,
+        s.primary,
+        s.nodes,
+      ]),
+      [
+        ['shard_0', 's0_primary', ['s0_primary', 's0_replica_1']],
+        ['shard_1', 's1_primary', ['s1_primary']],
+        ['@aggregate', 'federated', ['federated']],
+      ],
+    )
+    assert.equal(topo.routing_map_version, 1)
+    assert.equal(topo.nodes.find((n: { name: string }) => n.name === 's1_primary').shard, 'shard_1')
+    // never started: no primary is healthy, so not ready
+    const ready = await fetch(`${admin.url}/readyz`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    assert.equal(ready.status, 503)
   })
 })
