@@ -1,11 +1,13 @@
-// Until the routing engine routes by shard, a config with `shards` is validated (check-config, the JSON
-// Schema, the core) but refused where statements would run, rather than silently served by one shard.
+// A RoutingEngine serves one cluster. A config with `shards` runs through ShardedRouting (one engine per
+// shard: createPool, freshet proxy); anything that would build one engine over it (freshet/mysql, a
+// hand-made RoutingEngine) is refused rather than silently served by the first shard.
 
 import { ConfigError } from '../errors.js'
 
 /**
- * Throws a ConfigError at `shards` for a sharded config: this build validates sharding and computes
- * shards in its core (src/core/shard) but does not yet dispatch statements to them.
+ * Throws a ConfigError at `shards` for a sharded config handed to something that serves one cluster.
+ * @example
+ * refuseUnroutedSharding(config) // in RoutingEngine's constructor and reload
  */
 export function refuseUnroutedSharding(config: { readonly shards?: readonly unknown[] | undefined }): void {
   if (config.shards === undefined) return
@@ -13,7 +15,7 @@ export function refuseUnroutedSharding(config: { readonly shards?: readonly unkn
     {
       path: 'shards',
       message:
-        'sharded routing is not wired into the pool and proxy in this build yet (the config is valid; see docs/sharding.md)',
+        'a sharded config runs through ShardedRouting (createPool, freshet proxy), one routing engine per shard; a single RoutingEngine, freshet/mysql and MySQL/MariaDB do not shard (docs/sharding.md)',
     },
   ])
 }

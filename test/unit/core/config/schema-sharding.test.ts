@@ -140,7 +140,7 @@ describe('sharding config', () => {
   it('a sharded config is refused where statements would run until routing is wired (clear, at shards)', () => {
     assert.throws(
       () => refuseUnroutedSharding(validateConfig({ shards, sharding })),
-      /shards: sharded routing is not wired/,
+      /shards: a sharded config runs through ShardedRouting/,
     )
     refuseUnroutedSharding(validateConfig({ cluster: { primary: { name: 'p', url: 'postgres://p' } } }))
   })
