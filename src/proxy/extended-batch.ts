@@ -135,7 +135,7 @@ export class JobAssembler {
   }
 
   #queryText(whole: Buffer): string {
-    if (this.#lastQuery !== null && this.#lastQuery.equals(whole)) return this.#lastQueryText
+    if (this.#lastQuery?.equals(whole)) return this.#lastQueryText
     const text = decodeQuery(whole.subarray(HEADER_LENGTH))
     // a view of the client's read buffer (not reused by the socket): held until the next Query
     this.#lastQuery = whole
