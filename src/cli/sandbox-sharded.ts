@@ -1,14 +1,20 @@
 // `freshet sandbox --shards N`: N local shards (a primary and streaming replicas each) and the aggregate node
-// over postgres_fdw, demo tables sharded by customer id, the admin API and dashboard over a sharded
-// createPool pool, and a ready freshet.yaml, until Ctrl-C.
+// over postgres_fdw, demo tables sharded by customer id, the sharded proxy with the admin API and dashboard
+// in front, and a ready freshet.yaml, until Ctrl-C.
 
 import { relative } from 'node:path'
 import { ClusterError } from '../cluster/cluster-error.js'
 import type { ShardedCluster } from '../cluster/sharded-cluster.js'
-import type { FreshetConfigInput } from '../core/config/schema.js'
 import { hashBucket } from '../core/shard/shard-key.js'
+import type { RunningShardedProxy } from './proxy-sharded.js'
 import { chooseConfigPath, writeSandboxConfig } from './sandbox-config.js'
-import { chooseListen, formatDuration, runSandboxLifecycle, type SandboxRequest } from './sandbox-support.js'
+import {
+  boundListen,
+  chooseFrontListen,
+  formatDuration,
+  runSandboxLifecycle,
+  type SandboxRequest,
+} from './sandbox-support.js'
 
 const CUSTOMERS = 1000
 const ORDERS = 5000
@@ -46,16 +52,24 @@ function lagTarget(name: string, shards: number, replicas: number): { shard: str
 
 /**
  * The sharded sandbox's freshet.yaml: the harness's shards and sharding (as `app`), the reference table,
- * small pools and the admin API. No proxy section: the sandbox serves the library face.
+ * small pools, the proxy (accepting `app`/`app`, SCRAM) and the admin API.
+ * @example shardedSandboxConfig(sc, { proxyListen: '127.0.0.1:6432', adminListen: '127.0.0.1:9187' })
  */
-export function shardedSandboxConfig(sc: ShardedCluster, adminListen: string): Record<string, unknown> {
+export function shardedSandboxConfig(
+  sc: ShardedCluster,
+  listen: { proxyListen: string; adminListen: string },
+): Record<string, unknown> {
   const { shards, sharding } = sc.config()
   return {
     version: 1,
     shards,
     sharding: { ...sharding, reference_tables: ['countries'] },
     pools: { primary: { min_idle: 0, max_active: 10 }, replicas: { min_idle: 0, max_active: 10 } },
-    admin: { listen: adminListen },
+    proxy: {
+      listen: listen.proxyListen,
+      auth: { type: 'scram-sha-256', users: { app: { password: 'app' } } },
+    },
+    admin: { listen: listen.adminListen },
     telemetry: { log_level: 'warn' },
   }
 }
@@ -156,13 +170,26 @@ function printShards(sc: ShardedCluster, replicas: number, lag: Record<string, n
   console.log(`  data in ${[...sc.shards.map((s) => s.cluster.root), sc.aggregate.root].join(' ')}`)
 }
 
+/** Starts the sharded proxy and its admin API in front of the shards; returns it and the config with the bound ports. */
+async function startShardedFront(
+  sc: ShardedCluster,
+  request: SandboxRequest,
+): Promise<{ running: RunningShardedProxy; config: Record<string, unknown> }> {
+  const { proxyListen, adminListen } = await chooseFrontListen(request)
+  const [{ startShardedProxy }, { parseConfig }] = await Promise.all([
+    import('./proxy-sharded.js'),
+    import('../core/config/parse-config.js'),
+  ])
+  const config = parseConfig(JSON.stringify(shardedSandboxConfig(sc, { proxyListen, adminListen })))
+  const running = await startShardedProxy(config, { listen: proxyListen, adminListen })
+  // the file names the ports actually bound, not 0
+  return { running, config: shardedSandboxConfig(sc, boundListen(running, adminListen)) }
+}
+
 /** Entry point of `freshet sandbox --shards N`. */
 export async function runShardedSandbox(request: SandboxRequest & { shards: number }): Promise<number> {
   return runSandboxLifecycle(
     async (life) => {
-      if (request.port !== undefined) {
-        console.log('--port: the sharded sandbox serves the library face only (no proxy)')
-      }
       const sc = await bootShardedSandbox({
         shards: request.shards,
         replicas: request.replicas,
@@ -171,32 +198,23 @@ export async function runShardedSandbox(request: SandboxRequest & { shards: numb
       })
       life.onStop(() => sc.stop())
       printShards(sc, request.replicas, request.lag)
-      const [{ createShardedPool }, { startAdmin }] = await Promise.all([
-        import('../library/create-pool.js'),
-        import('../admin/admin-server.js'),
-      ])
-      const adminListen = await chooseListen(request.adminPort, 9187, 'dashboard')
-      const pool = createShardedPool(shardedSandboxConfig(sc, adminListen) as FreshetConfigInput)
-      life.onStop(() => pool.end().catch(() => {}))
-      await pool.ready()
-      const admin = await startAdmin({ pool, admin: { listen: adminListen } })
-      life.onStop(() => admin.close().catch(() => {}))
+      const started = await startShardedFront(sc, request)
+      life.onStop(() => started.running.stop().catch(() => {}))
       const configPath = chooseConfigPath(request.configPath, sc.shards[0]!.cluster.root)
-      life.wrote(
-        configPath,
-        writeSandboxConfig(configPath, shardedSandboxConfig(sc, new URL(admin.url).host)),
-      )
-      printFront(admin.url, configPath)
+      life.wrote(configPath, writeSandboxConfig(configPath, started.config))
+      printFront(started.running, configPath)
     },
     () => 'stopped every server of every shard and the aggregate node, and removed their data',
   )
 }
 
-/** Prints the dashboard, the config and how to use them. */
-function printFront(adminUrl: string, configPath: string): void {
+/** Prints the proxy, the dashboard, the config and how to use them. */
+function printFront(running: RunningShardedProxy, configPath: string): void {
+  const proxyUrl = `postgres://app:app@${running.address}/freshet`
   const shown = relative(process.cwd(), configPath)
   const display = shown && !shown.startsWith('..') ? `./${shown}` : configPath
-  console.log(`dashboard:  ${adminUrl}/`)
+  console.log(`proxy:      ${proxyUrl}   (routed by shard, then by freshness; logs in to the servers as app)`)
+  if (running.adminUrl) console.log(`dashboard:  ${running.adminUrl}/`)
   console.log(`config:     ${configPath}`)
   console.log(
     `library:    const pool = createPool('${display}')   // import { createPool, withShardKey } from 'freshet'`,
@@ -207,7 +225,9 @@ function printFront(adminUrl: string, configPath: string): void {
   console.log(
     "            await pool.query('SELECT status, count(*) FROM orders GROUP BY 1')       // aggregate node",
   )
-  console.log('proxy:      not started: the proxy face dispatches by shard once docs/sharding.md says so')
+  console.log(
+    `            psql '${proxyUrl}' -c 'SELECT * FROM orders WHERE customer_id = 42'   // the same through the proxy`,
+  )
   console.log(
     `hint: freshet explain --config ${display} 'SELECT * FROM orders WHERE customer_id = 42'   (Ctrl-C stops everything)`,
   )

@@ -1,5 +1,5 @@
-// What both sandboxes (PostgreSQL in sandbox.ts, MariaDB in sandbox-mariadb.ts) share: the request the
-// command line makes, the listen ports, durations, and waiting for Ctrl-C.
+// What the sandboxes (PostgreSQL in sandbox.ts, sharded in sandbox-sharded.ts, MariaDB in
+// sandbox-mariadb.ts) share: the request the command line makes, the listen ports, durations, Ctrl-C.
 
 import { createServer } from 'node:net'
 import { ClusterError } from '../cluster/cluster-error.js'
@@ -63,6 +63,28 @@ export async function chooseListen(
   if (await portFree(fallback)) return `127.0.0.1:${fallback}`
   console.log(`${what}: port ${fallback} is taken (another sandbox, pgbouncer?), using a free port instead`)
   return '127.0.0.1:0'
+}
+
+/** The proxy's and the dashboard's listen addresses for a request (see {@link chooseListen}). */
+export async function chooseFrontListen(
+  request: SandboxRequest,
+): Promise<{ proxyListen: string; adminListen: string }> {
+  const proxyListen = await chooseListen(request.port, 6432, 'proxy')
+  return { proxyListen, adminListen: await chooseListen(request.adminPort, 9187, 'dashboard') }
+}
+
+/**
+ * The listen addresses a started proxy actually bound (not 0), for the config file the sandbox writes.
+ * @example boundListen(running, '127.0.0.1:0') // { proxyListen: '127.0.0.1:6432', adminListen: '127.0.0.1:9187' }
+ */
+export function boundListen(
+  running: { readonly address: string; readonly adminUrl: string | null },
+  adminListen: string,
+): { proxyListen: string; adminListen: string } {
+  return {
+    proxyListen: running.address,
+    adminListen: running.adminUrl ? new URL(running.adminUrl).host : adminListen,
+  }
 }
 
 /** Resolves on SIGINT/SIGTERM; keeps the process alive until then or until cancel(). */

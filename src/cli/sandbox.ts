@@ -9,7 +9,8 @@ import type { RunningProxy } from './proxy.js'
 import { chooseConfigPath, sandboxConfig, writeSandboxConfig } from './sandbox-config.js'
 import { DEMO_SCHEMA } from './sandbox-demo.js'
 import {
-  chooseListen,
+  boundListen,
+  chooseFrontListen,
   formatDuration,
   parseDuration,
   runSandboxLifecycle,
@@ -100,7 +101,7 @@ export const SANDBOX_OPTIONS: SandboxOption[] = [
     name: 'shards',
     type: 'string',
     value: 'N',
-    help: 'N shards (a primary and --replicas replicas each, default 1) and the aggregate node; library face',
+    help: 'N shards (a primary and --replicas replicas each, default 1), the aggregate node and the sharded proxy',
     apply(raw, request) {
       const n = Number(raw)
       if (!/^\d+$/.test(raw) || n < 1 || n > 8)
@@ -253,8 +254,7 @@ async function startFront(
   summary: SandboxSummary,
   request: SandboxRequest,
 ): Promise<{ running: RunningProxy; config: Record<string, unknown> }> {
-  const proxyListen = await chooseListen(request.port, 6432, 'proxy')
-  const adminListen = await chooseListen(request.adminPort, 9187, 'dashboard')
+  const { proxyListen, adminListen } = await chooseFrontListen(request)
   const [{ startProxy }, { RoutingEngine }, { parseConfig }] = await Promise.all([
     import('./proxy.js'),
     import('../routing/routing-engine.js'),
@@ -263,11 +263,7 @@ async function startFront(
   const config = sandboxConfig(summary.nodes, { proxyListen, adminListen })
   const running = await startProxy({ engine: new RoutingEngine(parseConfig(JSON.stringify(config))) })
   // the file names the ports actually bound, not 0
-  const final = sandboxConfig(summary.nodes, {
-    proxyListen: running.address,
-    adminListen: running.adminUrl ? new URL(running.adminUrl).host : adminListen,
-  })
-  return { running, config: final }
+  return { running, config: sandboxConfig(summary.nodes, boundListen(running, adminListen)) }
 }
 
 /** Prints what the sandbox started: one connection string per node. */

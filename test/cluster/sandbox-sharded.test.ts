@@ -1,14 +1,17 @@
 // `freshet sandbox --shards 2` as a user runs it: boots two shards and the aggregate node, prints where they
-// are, writes a sharded config that createPool routes with, serves the dashboard, stops all on Ctrl-C.
+// are, starts the sharded proxy, writes a sharded config that createPool routes with, serves the dashboard,
+// stops all on Ctrl-C.
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import YAML from 'yaml'
 import { parseSandboxArgs } from '../../src/cli/sandbox.js'
 import { createShardedPool } from '../../src/library/create-pool.js'
 import { eventually } from '../support/eventually.js'
@@ -57,6 +60,7 @@ test('freshet sandbox --shards 2 boots shards and the aggregate node, routes by 
   const output: string[] = []
   const urls = new Map<string, string>()
   let dashboardUrl = ''
+  let proxyUrl = ''
   const roots: string[] = []
   try {
     const lines = createInterface({ input: child.stdout })
@@ -67,6 +71,8 @@ test('freshet sandbox --shards 2 boots shards and the aggregate node, routes by 
         if (node) urls.set(node[1]!.replace(/\s+/, ' '), node[2]!)
         const dashboard = /^dashboard:\s+(http:\/\/\S+)/.exec(line)
         if (dashboard) dashboardUrl = dashboard[1]!
+        const proxy = /^proxy:\s+(postgres:\/\/\S+)/.exec(line)
+        if (proxy) proxyUrl = proxy[1]!
         const data = /^\s+data in (.+)$/.exec(line)
         if (data) roots.push(...data[1]!.split(' '))
         if (line.startsWith('hint:')) resolve()
@@ -113,6 +119,49 @@ test('freshet sandbox --shards 2 boots shards and the aggregate node, routes by 
       assert.equal(countries.rows[0].n, 1)
     } finally {
       await pool.end()
+    }
+    // the proxy it prints (and wrote into the config) routes by shard: a keyed statement, as a literal and as
+    // $1 from Bind, is served by a node of the key's shard
+    const written = YAML.parse(readFileSync(configPath, 'utf8')) as {
+      proxy: { listen: string }
+      admin: { listen: string }
+    }
+    assert.equal(new URL(proxyUrl).host, written.proxy.listen, 'the config names the proxy port bound')
+    assert.equal(new URL(dashboardUrl).host, written.admin.listen)
+    const explainer = createShardedPool(configPath)
+    const viaProxy = new pg.Client({ connectionString: proxyUrl })
+    try {
+      await viaProxy.connect()
+      for (const id of [1, 2, 3, 42]) {
+        const shard = explainer.explain('SELECT * FROM orders WHERE customer_id = $1', undefined, [id]).shard!
+          .shard
+        const nodeOf = (port: number) =>
+          [...urls].find(([, url]) => url.includes(`:${port}/`))?.[0] ?? `unknown port ${port}`
+        const bound = await viaProxy.query(
+          '/* FRESHNESS: STRICT */ SELECT count(*)::int AS n, inet_server_port() AS port FROM orders WHERE customer_id = $1',
+          [id],
+        )
+        assert.equal(bound.rows[0].n, 5, `customer ${id} has its 5 orders on ${shard} (proxy, $1)`)
+        assert.match(nodeOf(bound.rows[0].port), new RegExp(`^s${shard.slice(-1)}_`), `customer ${id}: $1`)
+        const literal = await viaProxy.query(
+          `SELECT count(*)::int AS n, inet_server_port() AS port FROM orders WHERE customer_id = ${id}`,
+        )
+        assert.equal(literal.rows[0].n, 5)
+        assert.match(
+          nodeOf(literal.rows[0].port),
+          new RegExp(`^s${shard.slice(-1)}_`),
+          `customer ${id}: literal`,
+        )
+      }
+      const all = await viaProxy.query('SELECT count(*)::int AS n, inet_server_port() AS port FROM orders')
+      assert.equal(all.rows[0].n, 5000)
+      assert.equal(
+        [...urls].find(([, url]) => url.includes(`:${all.rows[0].port}/`))?.[0],
+        'aggregate federated',
+      )
+    } finally {
+      await viaProxy.end().catch(() => {})
+      await explainer.end()
     }
     // the dashboard and the topology it prints show the shards
     assert.equal((await fetch(dashboardUrl)).status, 200)
