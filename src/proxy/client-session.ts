@@ -52,6 +52,9 @@ const HEADER_LENGTH = 5
 const STATUS_IDLE = 0x49 // I
 const STATUS_IN_TX = 0x54 // T
 const WAIT = Object.freeze({ wait: true })
+// a server message freshet could not handle ends the client's session with one of these (docs/errors.md)
+const SQLSTATE_PROTOCOL_VIOLATION = '08P01'
+const SQLSTATE_INTERNAL = 'XX000'
 // Jobs a pipelining client may queue before we stop reading from it.
 const MAX_QUEUED_JOBS = 256
 
@@ -627,6 +630,28 @@ export class ClientSession implements ServerSink {
     const job = this.#running
     if (job !== null) this.#failJob(job, new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', message))
     else this.#next()
+  }
+
+  /**
+   * Reading or handling a message of a server connection threw (a malformed backend message, or a bug
+   * in freshet): what the client waits for will not come and its session's state is unknown, so it
+   * ends with a FATAL (08P01 for a malformed message, else XX000), as for a malformed client message.
+   * ServerConnection has closed that connection already (never reused); the proxy and other clients go
+   * on. Whichever connection this client holds (the failure may come after it moved on) goes too.
+   */
+  onServerMessageFailed(conn: ServerConnection, err: Error): void {
+    if (this.#phase === 'closed') return
+    if (this.#conn === conn) this.#release(conn, true)
+    this.#rt.observer?.backendError(conn.node)
+    this.#rt.log('error', 'closing client: handling a message from its server failed', {
+      node: conn.node,
+      error: err.message,
+    })
+    const code = err instanceof ProtocolError ? SQLSTATE_PROTOCOL_VIOLATION : SQLSTATE_INTERNAL
+    this.#terminate(
+      code,
+      `freshet: closing the connection: handling a message from ${conn.node} failed: ${err.message}`,
+    )
   }
 
   #causal(): boolean {

@@ -389,6 +389,7 @@ function runHidden(
       },
       onServerChunkEnd: () => {},
       onServerLost: (_conn, err) => reject(err),
+      onServerMessageFailed: (_conn, err) => reject(err),
     })
     conn.write(message)
   })

@@ -49,6 +49,11 @@ export interface ServerSink {
   onServerChunkEnd(): void
   /** The connection failed or closed under the client. */
   onServerLost(conn: ServerConnection, err: Error): void
+  /**
+   * Reading or handling a server message threw (a malformed message, or a bug in freshet): the
+   * connection is already closed, never to be reused; what the client expected will not come.
+   */
+  onServerMessageFailed(conn: ServerConnection, err: Error): void
 }
 
 /**
@@ -253,8 +258,15 @@ export class ServerConnection {
         sink.onServerChunkEnd()
       } else this.#reader.feedRaw(chunk, this.#onIdleFrame)
     } catch (err) {
-      this.#lost(err as Error)
+      // the stream's state is unknown from here: close the connection (never back to the pool) and
+      // let the client holding it end its session, rather than treat it as a plain lost connection
+      this.dirty = true
+      if (this.#closed) return
+      this.#closed = true
+      this.#sink = null
+      this.onClose?.(this)
       this.#socket.destroy()
+      sink?.onServerMessageFailed(this, err instanceof Error ? err : new Error(String(err)))
     }
   }
 

@@ -2,7 +2,7 @@
 // from ParameterDescription and RowDescription, compared the way PostgreSQL compares a cached plan's
 // result type when it re-plans, and PostgreSQL's own error for a change.
 
-import { type ErrorFields, errorResponse } from '../protocol/index.js'
+import { type ErrorFields, errorResponse, ProtocolError } from '../protocol/index.js'
 
 /**
  * A statement's parameter types and result row type as the server described it. `columns` holds, per
@@ -16,22 +16,33 @@ export interface StatementShape {
 
 /** ParameterDescription body: int16 count (unsigned: up to 65,535), then an int32 type OID per parameter. */
 export function decodeParameterTypes(body: Buffer): number[] {
+  if (body.length < 2 || body.length !== 2 + 4 * body.readUInt16BE(0))
+    throw new ProtocolError(
+      'malformed ParameterDescription from the server: its count does not match its length',
+    )
   const n = body.readUInt16BE(0)
   const out = new Array<number>(n)
   for (let i = 0; i < n; i++) out[i] = body.readUInt32BE(2 + 4 * i)
   return out
 }
 
+const MALFORMED_ROW_DESCRIPTION =
+  'malformed RowDescription from the server: its field count runs past its length'
+
 /**
  * RowDescription body: int16 count, then per column a cstring name, int32 table OID, int16 column
  * number, int32 type OID, int16 type length, int32 type modifier, int16 format code.
  */
 export function decodeColumnTypes(body: Buffer): Int32Array {
+  if (body.length < 2) throw new ProtocolError(MALFORMED_ROW_DESCRIPTION)
   const n = body.readUInt16BE(0)
   const out = new Int32Array(2 * n)
   let at = 2
   for (let i = 0; i < n; i++) {
-    at = body.indexOf(0, at) + 1 // the name
+    const nul = body.indexOf(0, at) // the name's end
+    // a field is its name, then 18 bytes: a count that runs past the message is malformed, not garbage
+    if (nul < 0 || nul + 19 > body.length) throw new ProtocolError(MALFORMED_ROW_DESCRIPTION)
+    at = nul + 1
     out[2 * i] = body.readInt32BE(at + 6) // after table OID (4) and column number (2)
     out[2 * i + 1] = body.readInt32BE(at + 12) // after the type OID (4) and length (2)
     at += 18

@@ -1,6 +1,7 @@
 // Runs the same client code directly against the primary and through the proxy, for the wire
 // compatibility tests: whatever differs is a difference from PostgreSQL.
 
+import pg from 'pg'
 import type { LocalCluster } from '../../cluster/index.js'
 import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
 
@@ -62,4 +63,16 @@ export async function startCompatFixture(
 /** Runs `fn` once per side and returns both results, to compare. */
 export async function onBothSides<T>(fn: (side: Side) => Promise<T>): Promise<Record<Side, T>> {
   return { direct: await fn('direct'), proxy: await fn('proxy') }
+}
+
+/** A connected pg client at `url`, and whether its connection has ended (its errors are expected). */
+export async function watchedClient(url: string): Promise<{ c: pg.Client; ended: () => boolean }> {
+  const c = new pg.Client({ connectionString: url })
+  let ended = false
+  c.on('error', () => {})
+  c.on('end', () => {
+    ended = true
+  })
+  await c.connect()
+  return { c, ended: () => ended }
 }

@@ -4,9 +4,14 @@
 
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import pg from 'pg'
 import { eventually } from '../../support/eventually.js'
-import { type CompatFixture, onBothSides, type Side, startCompatFixture } from './compat-fixture.js'
+import {
+  type CompatFixture,
+  onBothSides,
+  type Side,
+  startCompatFixture,
+  watchedClient,
+} from './compat-fixture.js'
 
 /** What the client saw: the error of its statement, whether the connection ended, and the next statement. */
 interface Seen {
@@ -28,16 +33,7 @@ for (const mode of ['transaction', 'session'] as const) {
     })
 
     /** A connected pg client, and whether its connection has ended. */
-    async function watched(side: Side): Promise<{ c: pg.Client; ended: () => boolean }> {
-      const c = new pg.Client({ connectionString: f.urlOf(side) })
-      let ended = false
-      c.on('error', () => {})
-      c.on('end', () => {
-        ended = true
-      })
-      await c.connect()
-      return { c, ended: () => ended }
-    }
+    const watched = (side: Side) => watchedClient(f.urlOf(side))
 
     /** A pg client whose backend is terminated while `running` is in progress (or, when null, while idle). */
     async function terminated(side: Side, running: string | null, marker: string): Promise<Seen> {

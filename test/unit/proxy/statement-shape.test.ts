@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parameterDescription, rowDescription } from '../../../src/protocol/index.js'
+import { ProtocolError, parameterDescription, rowDescription } from '../../../src/protocol/index.js'
 import {
   decodeColumnTypes,
   decodeParameterTypes,
@@ -28,6 +28,24 @@ describe('statement shape', () => {
     )
     const many = Array.from({ length: 40_000 }, () => 23)
     assert.equal(decodeParameterTypes(body(parameterDescription(many))).length, 40_000)
+  })
+
+  it('refuses a RowDescription whose field count runs past its length, rather than reading garbage', () => {
+    const one = Buffer.from(body(rowDescription([{ name: 'x', typeOid: 23 }])))
+    one.writeUInt16BE(0x7fff, 0)
+    assert.throws(() => decodeColumnTypes(one), ProtocolError)
+    assert.throws(
+      () => decodeColumnTypes(body(rowDescription([{ name: 'x', typeOid: 23 }])).subarray(0, 10)),
+      ProtocolError,
+    )
+    assert.throws(() => decodeColumnTypes(Buffer.alloc(1)), ProtocolError)
+  })
+
+  it('refuses a ParameterDescription whose count does not match its length', () => {
+    const two = Buffer.from(body(parameterDescription([23, 25])))
+    two.writeUInt16BE(3, 0)
+    assert.throws(() => decodeParameterTypes(two), ProtocolError)
+    assert.throws(() => decodeParameterTypes(Buffer.alloc(1)), ProtocolError)
   })
 
   const shape = (columns: number[] | null): StatementShape => ({
