@@ -51,6 +51,12 @@ export async function startShardedProxy(
   if (config.proxy.workers !== 1)
     issues.push({ path: 'proxy.workers', message: 'a sharded proxy runs one process (workers: 1)' })
   if (config.fleet) issues.push({ path: 'fleet', message: 'not available with shards in this build' })
+  // the schema refuses it too (schema-sharding.ts); this guards a config object built without it
+  if (config.cluster.discovery)
+    issues.push({
+      path: 'cluster.discovery',
+      message: 'replica discovery is not available with shards in this build',
+    })
   if (issues.length > 0) throw new ConfigError(issues)
   const routing = options.routing ?? new ShardedRouting(config)
   // ShardedRouting is an AdminEngine at run time (every event, config, snapshot, reload, controls,

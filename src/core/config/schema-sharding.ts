@@ -86,6 +86,14 @@ export function refineSharding(
   if (cluster && shards && nameOf(cluster.primary) !== firstPrimary) {
     issue(['shards'], 'use either cluster or shards, not both (with shards, cluster is the first shard)')
   }
+  // ShardedRouting builds each shard's cluster from shards[n] (discovery: null): a discovery endpoint here
+  // would be silently ignored, so it is refused, as fleet and proxy.workers are
+  if (cluster && shards && rec(cluster.discovery)) {
+    issue(
+      ['cluster', 'discovery'],
+      "replica discovery is not available with shards in this build: list each shard's replicas in shards[n].replicas",
+    )
+  }
   if (cfg.cluster === undefined && cfg.shards === undefined)
     issue(['cluster'], 'required (or shards, for a sharded setup)')
   const sh = rec(cfg.sharding) ? cfg.sharding : undefined

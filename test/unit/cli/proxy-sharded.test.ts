@@ -30,4 +30,35 @@ describe('startShardedProxy', () => {
       (err) => err instanceof ConfigError && err.issues.some((i) => i.path === 'proxy.workers'),
     )
   })
+
+  it('refuses replica discovery with the key path (the schema first; a hand-built config here)', async () => {
+    assert.throws(
+      () =>
+        validateConfig({
+          ...base,
+          cluster: {
+            primary: base.shards[0]!.primary,
+            discovery: { endpoint: 'http://discovery.internal/nodes' },
+          },
+        }),
+      (err) => err instanceof ConfigError && err.issues.some((i) => i.path === 'cluster.discovery'),
+    )
+    const config = validateConfig(base)
+    const withDiscovery = {
+      ...config,
+      cluster: {
+        ...config.cluster,
+        discovery: {
+          endpoint: 'http://discovery.internal/nodes',
+          refresh_interval_ms: 15000,
+          fallback_cache_ttl_ms: 300000,
+          mode: 'replace' as const,
+        },
+      },
+    }
+    await assert.rejects(
+      startShardedProxy(withDiscovery, { adminListen: false }),
+      (err) => err instanceof ConfigError && err.issues.some((i) => i.path === 'cluster.discovery'),
+    )
+  })
 })

@@ -7,6 +7,7 @@ import { configJsonSchema } from '../../../../src/core/config/json-schema.js'
 import { validateConfig } from '../../../../src/core/config/parse-config.js'
 import { ConfigError } from '../../../../src/core/errors.js'
 import { refuseUnroutedSharding } from '../../../../src/core/shard/unrouted-sharding.js'
+import { createPool } from '../../../../src/library/create-pool.js'
 
 const shards = [
   {
@@ -60,6 +61,20 @@ describe('sharding config', () => {
       ['shards: use either cluster or shards, not both (with shards, cluster is the first shard)'],
     ],
     ['shards without sharding', { shards }, ['sharding: required with shards: method, tables and map']],
+    [
+      'replica discovery with shards',
+      {
+        cluster: {
+          primary: { name: 's0_primary', url: 'postgres://s0' },
+          discovery: { endpoint: 'http://discovery.internal/nodes' },
+        },
+        shards,
+        sharding,
+      },
+      [
+        "cluster.discovery: replica discovery is not available with shards in this build: list each shard's replicas in shards[n].replicas",
+      ],
+    ],
     [
       'duplicate node and shard names',
       {
@@ -127,6 +142,29 @@ describe('sharding config', () => {
     ],
   ]
   for (const [what, doc, want] of cases) it(what, () => assert.deepEqual(issues(doc), want))
+
+  it('the library face refuses replica discovery with shards at createPool, naming cluster.discovery', () => {
+    const doc = {
+      cluster: {
+        primary: { name: 's0_primary', url: 'postgres://s0' },
+        discovery: { endpoint: 'http://discovery.internal/nodes' },
+      },
+      shards,
+      sharding,
+    }
+    assert.throws(
+      () => createPool(doc),
+      (err) => err instanceof ConfigError && err.issues.some((i) => i.path === 'cluster.discovery'),
+    )
+    // the same cluster without discovery (the first shard written back) is a sharded pool
+    const { discovery: _, ...cluster } = doc.cluster
+    const pool = createPool({ ...doc, cluster })
+    assert.deepEqual(
+      pool.routing.shardNames.filter((n) => !n.startsWith('@')),
+      ['shard_0', 'shard_1'],
+    )
+    return pool.end()
+  })
 
   it('the reference-table overlap is reported once the tables parse', () => {
     assert.deepEqual(issues({ shards, sharding: { ...sharding, reference_tables: ['orders'] } }), [
