@@ -621,8 +621,9 @@ export class ClientSession implements ServerSink {
       if (this.#retryElsewhere(this.#running, conn.node, err)) return
     }
     this.#rt.log('warn', message, { node: conn.node })
-    if (this.state.inTransaction || this.state.sessionPin !== null) {
-      // the transaction or session state is gone with the server: the client must reconnect
+    if (this.state.inTransaction || this.state.sessionPin !== null || this.#extendedOpen) {
+      // the transaction or session state is gone with the server: the client must reconnect. So is a
+      // batch ended by Flush (no job runs): its answers will not come, and nothing else would tell it
       this.#terminate(SQLSTATE.FRESHET_NODE_UNAVAILABLE, message)
       return
     }

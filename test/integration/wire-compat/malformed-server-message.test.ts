@@ -4,12 +4,14 @@
 // Before, the failure went down the "lost connection" path: the client could wait forever (nothing
 // answered its statement when the session had moved on) or went on on a connection in unknown state.
 // The bad bytes come from a relay between the proxy and the real primary that rewrites one message.
+// The same relay resets the connection under a batch ended by Flush: that client is closed (08006),
+// where before nothing answered it.
 
 import assert from 'node:assert/strict'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type pg from 'pg'
-import { decodeErrorFields, FLUSH, parse } from '../../../src/protocol/index.js'
+import { bind, decodeErrorFields, execute, FLUSH, parse, SYNC } from '../../../src/protocol/index.js'
 import { eventually } from '../../support/eventually.js'
 import { type CompatFixture, startCompatFixture, watchedClient } from './compat-fixture.js'
 import { RawClient } from './raw-client.js'
@@ -73,8 +75,13 @@ class RewritingRelay {
     )
   }
 
-  async close(): Promise<void> {
+  /** Destroys every relayed connection (a network reset: no FATAL, the sockets just go). */
+  reset(): void {
     for (const s of this.#sockets) s.destroy()
+  }
+
+  async close(): Promise<void> {
+    this.reset()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
   }
 }
@@ -203,6 +210,35 @@ describe('proxy robustness: a malformed server message closes that one client', 
     assert.equal(fields.severity, 'FATAL')
     assert.equal(fields.code, '08P01')
     assert.match(fields.message, /^freshet: closing the connection/)
+    await assert.rejects(
+      raw.until(() => true),
+      /closed after/,
+    )
+    await eventually('the pool has no connection lent out', () => f.proxy.poolStats().primary?.active === 0)
+  })
+
+  it('a batch ended by Flush whose server connection is reset before it answers: the client is told, not left waiting', async () => {
+    const { host, port } = f.addressOf('proxy')
+    const raw = await RawClient.open(host, port)
+    raw.send(parse('', 'SELECT pg_sleep(30) /* freshet_flush_reset */'), bind('', ''), execute('', 0), FLUSH)
+    await eventually(
+      'the statement runs on the primary',
+      async () =>
+        (
+          await f.cluster.query(
+            'primary',
+            "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%freshet_flush_reset%' AND pid <> pg_backend_pid()",
+          )
+        ).rows.length > 0,
+    )
+    relay.reset()
+    // before, nothing came: the session forgot the batch, and a later Sync got a bare ReadyForQuery
+    const got = await raw.until((m) => m.type === 'E')
+    const fields = decodeErrorFields(got.at(-1)!.body)
+    assert.equal(fields.severity, 'FATAL')
+    assert.equal(fields.code, '08006')
+    assert.match(fields.message, /^freshet: lost the connection to primary/)
+    raw.send(SYNC)
     await assert.rejects(
       raw.until(() => true),
       /closed after/,
