@@ -2,7 +2,7 @@
 
 import { spawn } from 'node:child_process'
 import { parseConfig } from '../../src/core/config/parse-config.js'
-import { ProxyServer } from '../../src/proxy/proxy-server.js'
+import { ProxyServer, type ProxyServerOptions } from '../../src/proxy/proxy-server.js'
 import { RoutingEngine } from '../../src/routing/routing-engine.js'
 import { type LocalCluster, startCluster } from '../cluster/index.js'
 import { configFor, nodeByPort } from './cluster-config.js'
@@ -20,11 +20,18 @@ export interface ProxyFixture {
   stop(): Promise<void>
 }
 
-/** Boots `replicas` replicas, applies `patch` over the test config, starts the proxy on a free port. */
+/** Receives the proxy's log lines (ProxyServerOptions.log). */
+export type ProxyLog = NonNullable<ProxyServerOptions['log']>
+
+/**
+ * Boots `replicas` replicas, applies `patch` over the test config, starts the proxy on a free port.
+ * `log` receives the proxy's log lines (default: dropped).
+ */
 export async function startProxyFixture(
   patch: Record<string, unknown> = {},
   replicas = 2,
   setup?: (cluster: LocalCluster) => Promise<void>,
+  log: ProxyLog = () => {},
 ): Promise<ProxyFixture> {
   const cluster = await startCluster({ replicas })
   try {
@@ -51,7 +58,7 @@ export async function startProxyFixture(
             n.role === 'primary' || (n.healthy && n.lag_ms !== null && (n.staleness_bound_ms ?? 1e9) < 300),
         ),
     )
-    const proxy = new ProxyServer(engine, { log: () => {} })
+    const proxy = new ProxyServer(engine, { log })
     const { port } = await proxy.listen()
     return {
       cluster,

@@ -3,7 +3,7 @@
 
 import pg from 'pg'
 import type { LocalCluster } from '../../cluster/index.js'
-import { type ProxyFixture, startProxyFixture } from '../../support/proxy-fixture.js'
+import { type ProxyFixture, type ProxyLog, startProxyFixture } from '../../support/proxy-fixture.js'
 
 /** Where a client connects: straight to the primary, or through freshet. */
 export type Side = 'direct' | 'proxy'
@@ -28,6 +28,8 @@ export async function startCompatFixture(
     replicas?: number
     setup?: (c: LocalCluster) => Promise<void>
     patch?: Record<string, unknown>
+    /** The proxy's log lines (default: dropped). */
+    log?: ProxyLog
   } = {},
 ): Promise<CompatFixture> {
   const f = await startProxyFixture(
@@ -51,6 +53,7 @@ export async function startCompatFixture(
     },
     options.replicas ?? 0,
     options.setup,
+    options.log,
   )
   const primary = f.cluster.primary
   return Object.assign(f, {

@@ -109,6 +109,8 @@ describe('proxy robustness: a malformed server message closes that one client', 
   let f: CompatFixture
   let relay: RewritingRelay
   const clusterPatch: Record<string, unknown> = {}
+  /** The proxy's log lines at warn and error. */
+  const logged: { level: string; message: string; fields?: Record<string, unknown> }[] = []
 
   before(async () => {
     f = await startCompatFixture('transaction', {
@@ -121,6 +123,9 @@ describe('proxy robustness: a malformed server message closes that one client', 
         const port = await relay.listen()
         clusterPatch.primary = { name: c.primary.name, url: `postgres://postgres@127.0.0.1:${port}/freshet` }
         clusterPatch.replicas = []
+      },
+      log: (level, message, fields) => {
+        if (level !== 'info') logged.push({ level, message, ...(fields ? { fields } : {}) })
       },
     })
   })
@@ -144,6 +149,7 @@ describe('proxy robustness: a malformed server message closes that one client', 
       await victim.c.query('BEGIN')
       const pid = Number((await victim.c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid)
       const before = relay.rewritten
+      const lines = logged.length
       relay.rewrite = rewrite
       const err = (await bad(victim.c).then(
         () => null,
@@ -159,6 +165,11 @@ describe('proxy robustness: a malformed server message closes that one client', 
         /^freshet: closing the connection: handling a message from primary failed/,
       )
       await eventually('the client connection is closed', victim.ended, 5000)
+      // logged once, naming the node
+      assert.deepEqual(
+        logged.slice(lines).map((l) => [l.level, l.message, l.fields?.node]),
+        [['error', 'closing client: handling a message from its server failed', 'primary']],
+      )
 
       // that server connection is closed, not back in the pool
       await eventually(
