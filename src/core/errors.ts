@@ -50,6 +50,13 @@ export interface FreshetErrorOptions {
   details?: Record<string, unknown>
 }
 
+/**
+ * PostgreSQL's message for SQLSTATE 25P02 (in_failed_sql_transaction), word for word: both faces answer
+ * it, as PostgreSQL does, to statements after a refusal aborted the transaction.
+ */
+export const IN_FAILED_TRANSACTION =
+  'current transaction is aborted, commands ignored until end of transaction block'
+
 /** Base class of every error freshet raises itself. PostgreSQL's own errors pass through untouched. */
 export class FreshetError extends Error {
   readonly code: FreshetErrorCode

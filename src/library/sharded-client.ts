@@ -3,9 +3,9 @@
 // routes, then pinned to that shard, where another shard's statement fails before anything is sent.
 
 import { EventEmitter } from 'node:events'
-import type pg from 'pg'
+import pg from 'pg'
 import type { Classification } from '../core/classify/classification.js'
-import { CrossShardError, FreshetError } from '../core/errors.js'
+import { FreshetError, IN_FAILED_TRANSACTION } from '../core/errors.js'
 import type { ShardDecision } from '../core/shard/shard-router.js'
 import type { ShardedRouting, ShardKeyInput } from '../routing/sharded-routing.js'
 import { onlyFreshetSettings, SessionState } from '../session/session-state.js'
@@ -30,6 +30,18 @@ interface Held {
   readonly values: unknown[] | undefined
 }
 
+/**
+ * What PostgreSQL answers a statement in an aborted transaction, raised the way pg raises it (a
+ * DatabaseError, `code` 25P02, severity ERROR): after a refusal, code written against pg sees the same
+ * error with freshet as without it, and so does the proxy's client (there the server raises it).
+ */
+function inFailedTransaction(): pg.DatabaseError {
+  const err = new pg.DatabaseError(IN_FAILED_TRANSACTION, 0, 'error')
+  err.severity = 'ERROR'
+  err.code = '25P02'
+  return err
+}
+
 const result = (command: string): pg.QueryResult => ({
   command,
   rowCount: null,
@@ -47,8 +59,8 @@ const result = (command: string): pg.QueryResult => ({
  *   after it that routes decides the shard: BEGIN, the held statements and it are sent there. COMMIT or
  *   ROLLBACK with nothing sent is answered here.
  * - Inside the transaction, a statement for another shard fails with ZF003 before it is sent; the
- *   transaction is then aborted as PostgreSQL aborts one after an error: statements fail until ROLLBACK
- *   (or COMMIT, which rolls back), so nothing is half-applied.
+ *   transaction is then aborted as PostgreSQL aborts one after an error: statements fail with PostgreSQL's
+ *   25P02 until ROLLBACK (or COMMIT, which rolls back), so nothing is half-applied.
  * - `SET freshet.shard_key` sets this session's key (below hints and `withShardKey`, above the statement).
  */
 export class ShardedClient extends EventEmitter {
@@ -161,10 +173,7 @@ export class ShardedClient extends EventEmitter {
         this.#afterStatement(this.#pinned, rollback)
         return { answer: result('ROLLBACK') }
       }
-      throw new CrossShardError(
-        'current transaction is aborted (a statement in it was refused); commands ignored until end of transaction block',
-        { details: { pinned: this.#pinned } },
-      )
+      throw inFailedTransaction()
     }
     if (this.#pinned === null && this.#held === null && action === 'begin' && statement) {
       this.#held = [statement]

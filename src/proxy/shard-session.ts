@@ -3,7 +3,7 @@
 // the first statement names a shard, one read-your-writes token per shard, and the refusals (ZF003/ZF004).
 
 import type { Classification } from '../core/classify/classification.js'
-import { CrossShardError, isFreshetError } from '../core/errors.js'
+import { CrossShardError, IN_FAILED_TRANSACTION, isFreshetError } from '../core/errors.js'
 import type { RoutingContext } from '../core/route/routing-context.js'
 import type { ShardMap } from '../core/shard/shard-map.js'
 import type { ShardDecision } from '../core/shard/shard-router.js'
@@ -174,12 +174,8 @@ export class ShardSession {
       if (this.#heldAborted) {
         return {
           kind: 'fail',
-          error: Object.assign(
-            new Error(
-              'freshet: current transaction is aborted (a statement was refused), commands ignored until end of transaction block',
-            ),
-            { sqlState: '25P02' },
-          ),
+          // what the server says once the refusal has aborted its transaction (the pinned case)
+          error: Object.assign(new Error(IN_FAILED_TRANSACTION), { sqlState: '25P02' }),
           status: 'E',
         }
       }
