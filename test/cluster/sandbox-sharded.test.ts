@@ -45,6 +45,8 @@ test('freshet sandbox --shards 2 boots shards and the aggregate node, routes by 
       '2',
       '--lag',
       's1_replica_1=2s',
+      '--port',
+      '0',
       '--admin-port',
       '0',
       '-c',
