@@ -51,6 +51,7 @@ const HEADER_LENGTH = 5
 // ReadyForQuery status bytes
 const STATUS_IDLE = 0x49 // I
 const STATUS_IN_TX = 0x54 // T
+const STATUS_FAILED = 0x45 // E
 const WAIT = Object.freeze({ wait: true })
 // a server message freshet could not handle ends the client's session with one of these (docs/errors.md)
 const SQLSTATE_PROTOCOL_VIOLATION = '08P01'
@@ -400,19 +401,23 @@ export class ClientSession implements ServerSink {
   readonly onServerFrame: RawFrameHandler = (code, buf, start, end) => {
     switch (code) {
       case BackendCode.ReadyForQuery: {
+        // the session machine is driven by this byte: a message without a valid one is malformed
+        const status = end - start === HEADER_LENGTH + 1 ? buf[start + HEADER_LENGTH] : -1
+        if (status !== STATUS_IDLE && status !== STATUS_IN_TX && status !== STATUS_FAILED)
+          throw new ProtocolError('malformed ReadyForQuery from the server: no valid transaction status')
         if (this.#hidden.active) {
           this.#hiddenDone()
           return
         }
         const job = this.#running
-        if (job !== null && job.conflict !== null && buf[start + HEADER_LENGTH] === STATUS_IDLE) {
+        if (job !== null && job.conflict !== null && status === STATUS_IDLE) {
           this.#output.drop()
           this.#moveAfterConflict(job, this.#conn!)
           return
         }
         this.#append(buf, start, end)
         this.#flushRun()
-        this.#ready(buf[start + HEADER_LENGTH]!)
+        this.#ready(status)
         return
       }
       case BackendCode.ParseComplete: {
@@ -446,6 +451,8 @@ export class ClientSession implements ServerSink {
         // even in the middle of freshet's own hidden query, which PostgreSQL may answer after it.
         // int32 pid of the notifying backend: the client's own server session goes by the pid the
         // client was given (BackendKeyData), so clients that skip their own notifications still can
+        if (end - start < HEADER_LENGTH + 4)
+          throw new ProtocolError('malformed NotificationResponse from the server: too short')
         if (this.#conn !== null && buf.readInt32BE(start + HEADER_LENGTH) === this.#conn.pid) {
           this.#flushRun()
           const own = Buffer.from(buf.subarray(start, end))

@@ -91,6 +91,23 @@ function whenHolds(code: string, marker: string, rewrite: (message: Buffer) => B
   return (m) => (m[0] === code.charCodeAt(0) && m.includes(marker) ? rewrite(m) : null)
 }
 
+/** `rewrite` applied to the first message of type `code` after one that contains `marker`. */
+function afterHolds(marker: string, code: string, rewrite: (message: Buffer) => Buffer): Rewrite {
+  let seen = false
+  return (m) => {
+    if (!seen) seen = m.includes(marker)
+    else if (m[0] === code.charCodeAt(0)) return rewrite(m)
+    return null
+  }
+}
+
+/** A ReadyForQuery whose transaction status is 'Q', none of I, T, E. */
+const badStatus = (m: Buffer): Buffer => {
+  const bad = Buffer.from(m)
+  bad[HEADER_LENGTH] = 0x51
+  return bad
+}
+
 /** A RowDescription claiming 32,767 fields (int16 after the header) while it holds one. */
 const countPastLength = (m: Buffer): Buffer => {
   const bad = Buffer.from(m)
@@ -207,6 +224,13 @@ describe('proxy robustness: a malformed server message closes that one client', 
     await survives(
       (c) => c.query("SELECT 'freshet_bad_len' AS v"),
       whenHolds('D', 'freshet_bad_len', lengthTooSmall),
+    )
+  })
+
+  it('a ReadyForQuery whose transaction status is none of I, T, E', async () => {
+    await survives(
+      (c) => c.query("SELECT 'freshet_bad_rfq' AS v"),
+      afterHolds('freshet_bad_rfq', 'Z', badStatus),
     )
   })
 
