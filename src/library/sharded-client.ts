@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import type { Classification } from '../core/classify/classification.js'
 import { FreshetError, IN_FAILED_TRANSACTION } from '../core/errors.js'
+import type { ShardMap } from '../core/shard/shard-map.js'
 import type { ShardDecision } from '../core/shard/shard-router.js'
 import type { ShardedRouting, ShardKeyInput } from '../routing/sharded-routing.js'
 import { onlyFreshetSettings, SessionState } from '../session/session-state.js'
@@ -75,6 +76,10 @@ export class ShardedClient extends EventEmitter {
   #held: Held[] | null = null
   /** The shard the open transaction is pinned to. */
   #pinned: string | null = null
+  /** The routing map the pinned transaction began under: it finishes on its shard after a map change. */
+  #pinnedMap: ShardMap | null = null
+  /** The map the last statement was routed under (a transaction opened by it keeps it). */
+  #routedMap: ShardMap | null = null
   /** A statement was refused inside the (pinned or held) transaction: it is aborted until it ends. */
   #aborted = false
   readonly #queue = new JobQueue()
@@ -191,10 +196,12 @@ export class ShardedClient extends EventEmitter {
         return { answer: result('SET') }
       }
     }
-    const key = this.#pool.keyInput(params, this.#state.shardKey, this.#pinned)
+    const map = this.#pinnedMap ?? this.#pool.routing.setup.map
+    const key = { ...this.#pool.keyInput(params, this.#state.shardKey, this.#pinned), map }
     let shard: ShardDecision
     try {
       shard = this.#pool.routing.route(c, sql, key)
+      this.#routedMap = map
     } catch (err) {
       // like any error inside a transaction (PostgreSQL aborts it): also when BEGIN is still held
       if (this.#pinned !== null || this.#held !== null) this.#aborted = true
@@ -205,6 +212,7 @@ export class ShardedClient extends EventEmitter {
     if (held !== null) {
       this.#held = null
       this.#pinned = shard.shard
+      this.#pinnedMap = map
       // BEGIN and the SETs after it go where the transaction's first routed statement goes
       for (const h of held) await client.runQueued(h.query, h.values, shard)
     }
@@ -216,9 +224,11 @@ export class ShardedClient extends EventEmitter {
     const inner = this.#clients.get(shard)
     if (inner?.session.inTransaction) {
       this.#pinned = shard
+      this.#pinnedMap ??= this.#routedMap
       this.#state.ready('T')
     } else if (this.#pinned === shard) {
       this.#pinned = null
+      this.#pinnedMap = null
       this.#ended(c)
     }
   }

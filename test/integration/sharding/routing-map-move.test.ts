@@ -153,59 +153,63 @@ describe('routing map: a live move under load through the proxy', () => {
         await c.end()
       }
     }
-    const load = [0, 1, 2, 3].map(worker)
-    await eventually('load running', () => statements > 40)
-
-    // 3. a transaction open on the old route across the move
     const m = moved[0]!
-    const tx = new pg.Client({ connectionString: url })
-    await tx.connect()
-    await tx.query('BEGIN')
-    const before = await tx.query(
-      'SELECT inet_server_port() AS port, total FROM orders WHERE customer_id = $1',
-      [m],
-    )
-    assert.equal(portOf.get(Number(before.rows[0].port)), 'shard_0')
+    const load = [0, 1, 2, 3].map(worker)
+    try {
+      await eventually('load running', () => statements > 40)
 
-    // 4. POST the entry; it applies at once and waits for the open transaction to finish
-    const post = fetch(`${running.adminUrl}/api/v1/routing-map`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ partition_key_range: `${MOVED[0]}-${MOVED[1]}`, target_backend: 'shard_1' }),
-    }).then(async (res) => {
-      applied = performance.now()
-      return { status: res.status, body: (await res.json()) as Json }
-    })
-    await eventually('the new map applied', () => running.routing.mapVersion === 2)
-    // the open transaction keeps the map it began under: its write goes to shard_0, no ZF003
-    const inTx = await tx.query(
-      'UPDATE orders SET total = total + 1000 WHERE customer_id = $1 RETURNING inet_server_port() AS port',
-      [m],
-    )
-    assert.equal(portOf.get(Number(inTx.rows[0].port)), 'shard_0')
-    await tx.query('COMMIT')
-    await tx.end()
-    const answer = await post
-    assert.equal(answer.status, 200, JSON.stringify(answer.body))
-    assert.equal(answer.body.version, 2)
-    assert.deepEqual(answer.body.drained.from, ['shard_0'])
-    assert.ok(answer.body.drained.transactions >= 1, JSON.stringify(answer.body.drained))
-    assert.equal(answer.body.drained.still_running, 0)
-    const counted = answer.body.counts[0]
-    assert.equal(counted.target.rows, counted.owner_rows)
-    assert.equal(counted.owner_rows, moved.length)
+      // 3. a transaction open on the old route across the move
+      const tx = new pg.Client({ connectionString: url })
+      await tx.connect()
+      await tx.query('BEGIN')
+      const before = await tx.query(
+        'SELECT inet_server_port() AS port, total FROM orders WHERE customer_id = $1',
+        [m],
+      )
+      assert.equal(portOf.get(Number(before.rows[0].port)), 'shard_0')
 
-    const metrics = await (
-      await fetch(`${running.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
-    ).text()
-    assert.match(metrics, /^routing_map_version 2$/m)
-    assert.match(metrics, /^shard_decisions_total\{shard="shard_1",source="statement"\} \d+/m)
+      // 4. POST the entry; it applies at once and waits for the open transaction to finish
+      const post = fetch(`${running.adminUrl}/api/v1/routing-map`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ partition_key_range: `${MOVED[0]}-${MOVED[1]}`, target_backend: 'shard_1' }),
+      }).then(async (res) => {
+        applied = performance.now()
+        return { status: res.status, body: (await res.json()) as Json }
+      })
+      await eventually('the new map applied', () => running.routing.mapVersion === 2)
+      // the open transaction keeps the map it began under: its write goes to shard_0, no ZF003
+      const inTx = await tx.query(
+        'UPDATE orders SET total = total + 1000 WHERE customer_id = $1 RETURNING inet_server_port() AS port',
+        [m],
+      )
+      assert.equal(portOf.get(Number(inTx.rows[0].port)), 'shard_0')
+      await tx.query('COMMIT')
+      await tx.end()
+      const answer = await post
+      assert.equal(answer.status, 200, JSON.stringify(answer.body))
+      assert.equal(answer.body.version, 2)
+      assert.deepEqual(answer.body.drained.from, ['shard_0'])
+      assert.ok(answer.body.drained.transactions >= 1, JSON.stringify(answer.body.drained))
+      assert.equal(answer.body.drained.still_running, 0)
+      const counted = answer.body.counts[0]
+      assert.equal(counted.target.rows, counted.owner_rows)
+      assert.equal(counted.owner_rows, moved.length)
 
-    // 5. more load on the new map, then stop
-    const after = statements
-    await eventually('load on the new map', () => statements > after + 60)
-    stop = true
-    await Promise.all(load)
+      const metrics = await (
+        await fetch(`${running.adminUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).text()
+      assert.match(metrics, /^routing_map_version 2$/m)
+      assert.match(metrics, /^shard_decisions_total\{shard="shard_1",source="statement"\} \d+/m)
+
+      // 5. more load on the new map, then stop
+      const after = statements
+      await eventually('load on the new map', () => statements > after + 60)
+    } finally {
+      // an assertion failing above must not leave the load running
+      stop = true
+      await Promise.all(load)
+    }
     assert.deepEqual(failures, [])
     assert.deepEqual(misrouted, [])
     // the transaction finished on the old route: its write is on shard_0 only
@@ -253,6 +257,7 @@ describe('routing map: a live move under load through the proxy', () => {
 
   it('through the library: buckets 600-799 move to shard_0 under pool.query load, nothing fails or is misrouted', async () => {
     const pool = createShardedPool(validateConfig(configDoc(1)))
+    let out: { release(destroy?: boolean): void } | undefined
     const admin = await startAdmin({
       pool,
       routingMap: routingMapHost(pool.routing, { log: () => {} }),
@@ -300,26 +305,51 @@ describe('routing map: a live move under load through the proxy', () => {
         }
       }
       const load = [0, 1, 2].map(worker)
-      await eventually('load running', () => statements > 30)
-      const res = await fetch(`${admin.url}/api/v1/routing-map`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ partition_key_range: '600-799', target_backend: 'shard_0' }),
-      })
-      applied = performance.now()
-      const body = (await res.json()) as Json
-      assert.equal(res.status, 200, JSON.stringify(body))
-      assert.equal(body.version, 2)
-      assert.equal(body.counts[0].target.rows, body.counts[0].owner_rows)
-      assert.match(body.drained.note, /does not track statements per shard/)
-      const after = statements
-      await eventually('load on the new map', () => statements > after + 40)
-      stop = true
-      await Promise.all(load)
+      try {
+        await eventually('load running', () => statements > 30)
+        // a transaction open on the old route across the move
+        const m = range[0]!
+        const tx = await pool.connect()
+        out = tx
+        await tx.query('BEGIN')
+        const before = await tx.query(
+          'SELECT inet_server_port() AS port FROM orders WHERE customer_id = $1',
+          [m],
+        )
+        assert.equal(portOf.get(Number(before.rows[0].port)), 'shard_1')
+        const res = await fetch(`${admin.url}/api/v1/routing-map`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ partition_key_range: '600-799', target_backend: 'shard_0' }),
+        })
+        applied = performance.now()
+        const body = (await res.json()) as Json
+        assert.equal(res.status, 200, JSON.stringify(body))
+        assert.equal(body.version, 2)
+        assert.equal(body.counts[0].target.rows, body.counts[0].owner_rows)
+        assert.match(body.drained.note, /does not track statements per shard/)
+        // the open transaction keeps the map it began under: its write goes to shard_1, no ZF003
+        const inTx = await tx.query(
+          'UPDATE orders SET total = total + 1000 WHERE customer_id = $1 RETURNING inet_server_port() AS port',
+          [m],
+        )
+        assert.equal(portOf.get(Number(inTx.rows[0].port)), 'shard_1')
+        await tx.query('COMMIT')
+        tx.release()
+        out = undefined
+        const after = statements
+        await eventually('load on the new map', () => statements > after + 40)
+      } finally {
+        // an assertion failing above must not leave the load running
+        stop = true
+        await Promise.all(load)
+      }
       assert.deepEqual(failures, [])
       assert.deepEqual(misrouted, [])
       assert.equal(pool.routing.mapVersion, 2)
     } finally {
+      // a failed assertion above leaves the transaction's client out: give it back so the pool can end
+      out?.release(true)
       await admin.close()
       await pool.end()
     }
