@@ -21,6 +21,7 @@ import type { SessionState } from '../session/session-state.js'
 import { TokenStore } from '../session/token-store.js'
 import { startStatementSpan } from '../telemetry/statement-span.js'
 import type { Job } from './extended-batch.js'
+import { loneBeginAnswer } from './extended-begin.js'
 import type { ServerConnection } from './server-connection.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -180,20 +181,20 @@ export class ShardSession {
         }
       }
     }
-    if (
-      held === null &&
-      status === 'I' &&
-      action === 'begin' &&
-      job.kind === 'simple' &&
-      job.whole !== null
-    ) {
-      // the shard is not known yet: answer BEGIN now, send it with the first statement (both faces do this)
-      this.heldBegin = { whole: job.whole, classification: c! }
-      this.#heldAborted = false
-      return {
-        kind: 'answer',
-        bytes: Buffer.concat([commandComplete('BEGIN'), readyForQuery('T')]),
-        status: 'T',
+    if (held === null && status === 'I' && action === 'begin') {
+      // the shard is not known yet: answer BEGIN now, send it with the first statement (both faces do
+      // this); an extended-protocol one goes out as a simple Query of its text, when freshet can answer
+      // its batch exactly as the server would (extended-begin.ts), else it runs as it is
+      const simple = job.kind === 'simple' ? job.whole : null
+      const extended = simple === null ? loneBeginAnswer(job, c!) : null
+      if (simple !== null || extended !== null) {
+        this.heldBegin = { whole: simple ?? query(job.sql!), classification: c! }
+        this.#heldAborted = false
+        return {
+          kind: 'answer',
+          bytes: extended ?? Buffer.concat([commandComplete('BEGIN'), readyForQuery('T')]),
+          status: 'T',
+        }
       }
     }
     if (c === null) return { kind: 'route', shard: { shard: this.#routing.shardNames[0]!, source: 'any' } }
@@ -331,13 +332,17 @@ export class ShardSession {
       if (binds.length === 0) {
         return { shard: pinned ?? routing.shardNames[0]!, source: pinned === null ? 'any' : 'transaction' }
       }
+      // the first statement that names a shard routes the batch (a BEGIN or SELECT now() ahead of it
+      // runs anywhere, so it goes along); a batch naming none runs where its first statement says
       let first: ShardDecision | null = null
+      let anywhere: ShardDecision | null = null
       for (const item of binds) {
         const params = decodeBindParams(item.whole.subarray(HEADER_LENGTH))
         const d = routing.route(routing.classify(item.text!), item.text!, key(params))
-        first = sameShard(first, d)
+        if (d.source === 'any') anywhere ??= d
+        else first = sameShard(first, d)
       }
-      return first!
+      return first ?? anywhere!
     }
     // a simple query (one text) or a function call's routing statement
     return routing.route(job.classification!, job.sql!, key())
