@@ -210,13 +210,18 @@ export class ClientSession implements ServerSink {
   readonly #push = (job: Job): void => {
     this.#queue.push(job)
     if (this.#queue.length > MAX_QUEUED_JOBS) this.#client.pause()
-    if (this.#running === null && !this.#hidden.active) this.#next()
+    if (this.#running === null && (!this.#hidden.active || this.#hidden.fetching)) this.#next()
   }
 
   // ---- dispatch ----------------------------------------------------------------------------------
 
   #next(): void {
-    while (this.#phase === 'ready' && this.#running === null && !this.#hidden.active) {
+    // behind a token fetch only a write may go (see #behindFetch); anything else waits for the token
+    while (
+      this.#phase === 'ready' &&
+      this.#running === null &&
+      (!this.#hidden.active || this.#hidden.fetching)
+    ) {
       if (this.#draining && this.#conn === null) {
         this.#terminate('57P01', 'freshet: terminating connection because the proxy is shutting down')
         return
@@ -225,11 +230,16 @@ export class ClientSession implements ServerSink {
       if (!job) break
       if (this.#client.paused && this.#queue.length < MAX_QUEUED_JOBS / 2) this.#client.resume()
       this.#running = job
-      this.#dispatch(job)
+      if (!this.#dispatch(job)) {
+        this.#queue.unshift(job)
+        this.#running = null
+        break
+      }
     }
   }
 
-  #dispatch(job: Job): void {
+  /** Runs the job (or answers it); false when it must wait for the token fetch in flight. */
+  #dispatch(job: Job): boolean {
     if (this.#skipUntilSync) {
       // an error ended this extended batch early: discard until Sync, then say ready
       if (job.syncs > 0) {
@@ -237,7 +247,7 @@ export class ClientSession implements ServerSink {
         this.#client.write(readyForQuery(this.state.txStatus))
       }
       this.#running = null
-      return
+      return true
     }
     const engine = this.#rt.engine
     const reads = classifyJob(this.#rt.sharded ?? engine, job)
@@ -246,27 +256,52 @@ export class ClientSession implements ServerSink {
     if (own !== null) {
       this.#client.write(own)
       this.#running = null
-      return
+      return true
     }
     const conn = this.#conn
+    if (this.#hidden.active) return this.#behindFetch(job, c, conn)
     if (this.#shard !== null) {
       this.#shard.dispatch(job, reads, conn, this.#shardHost)
-      return
+      return true
     }
     if (conn !== null) {
       // held (transaction, session state, open batch): still decided, so logs and metrics see it
       if (c !== null)
         job.span = startStatementSpan(engine.decide(c, this.state.view(), this.state.context()).decision, c)
       this.#send(job, conn)
-      return
+      return true
     }
     if (c === null) {
       this.#acquire(job, engine.tracker.primary)
-      return
+      return true
     }
     // waits, as the library does, when a replica must first replay a token (the session's or a
     // MIN_LSN hint's): the engine's one rule (consistency.max_wait_for_sync_ms, then its fallback)
     this.#decided(job, engine.decide(reads ?? c, this.state.view(), this.state.context(), WAIT))
+    return true
+  }
+
+  /**
+   * The previous write's token fetch is still being answered on the connection: a single autocommit
+   * write the engine sends to that same node goes out behind it now (PostgreSQL answers in order, so
+   * the fetch's answer is swallowed first), and the client's next write does not wait a round trip for
+   * the token. Anything else (a read, whose replica must be checked against the token; a transaction;
+   * COPY; session settings) returns false and waits in the queue for the token.
+   */
+  #behindFetch(job: Job, c: Classification | null, conn: ServerConnection | null): boolean {
+    if (conn === null || c === null || this.#shard !== null || !this.#hidden.fetching) return false
+    if (job.kind === 'function' || job.texts !== null || job.syncs === 0 || this.state.inTransaction)
+      return false
+    if (c.statementCount !== 1 || c.transaction !== undefined || c.kind !== 'write' || !c.requiresPrimary)
+      return false
+    if (c.reason === 'copy_from' || (c.settings !== undefined && c.settings.length > 0)) return false
+    const engine = this.#rt.engine
+    const routed = engine.decide(c, this.state.view(), this.state.context())
+    if (routed.decision.target !== conn.node || decisionError(routed.decision) !== null) return false
+    job.classification = routed.classification
+    job.span = startStatementSpan(routed.decision, routed.classification)
+    this.#send(job, conn)
+    return true
   }
 
   #onPrimary(conn: ServerConnection): boolean {
@@ -399,6 +434,17 @@ export class ClientSession implements ServerSink {
   // ---- server side -------------------------------------------------------------------------------
 
   readonly onServerFrame: RawFrameHandler = (code, buf, start, end) => {
+    // freshet's own statement (always a simple query): everything up to its ReadyForQuery is its own,
+    // and a statement sent behind it (#behindFetch) must not take its RowDescription for one it awaits
+    if (
+      this.#hidden.active &&
+      code !== BackendCode.ReadyForQuery &&
+      code !== BackendCode.ErrorResponse &&
+      code !== BackendCode.NotificationResponse
+    ) {
+      if (code === BackendCode.DataRow) this.#hidden.dataRow(buf, start)
+      return
+    }
     switch (code) {
       case BackendCode.ReadyForQuery: {
         // the session machine is driven by this byte: a message without a valid one is malformed
@@ -440,6 +486,8 @@ export class ClientSession implements ServerSink {
         break
       }
       case BackendCode.ErrorResponse: {
+        // the token fetch failed (no token then): not the error of a write sent behind it
+        if (this.#hidden.fetching) return
         const forward = this.#serverErrorArrived(buf, start, end)
         if (forward && !this.#hidden.active) this.#append(buf, start, end)
         // a batch waiting for freshet's Describe: the server now skips to Sync, so send it
@@ -460,11 +508,7 @@ export class ClientSession implements ServerSink {
           this.#client.write(own)
         } else this.#append(buf, start, end)
         return
-      case BackendCode.DataRow:
-        if (this.#hidden.active) this.#hidden.dataRow(buf, start)
-        break
     }
-    if (this.#hidden.active) return
     this.#append(buf, start, end)
   }
 
@@ -562,8 +606,12 @@ export class ClientSession implements ServerSink {
     this.#running = null
     const causal = this.#causal()
     if (tokenDue && !causal) this.state.recordWrite(null)
-    // the token fetch, or the answers of one sent with the write that did not end as expected
-    if (this.#hidden.afterJob(conn, tokenDue && causal)) return
+    // the token fetch, or the answers of one sent with the write that did not end as expected; a
+    // write the client has queued already may go behind it
+    if (this.#hidden.afterJob(conn, tokenDue && causal)) {
+      this.#next()
+      return
+    }
     this.#settle()
   }
 
@@ -589,6 +637,8 @@ export class ClientSession implements ServerSink {
     }
     if (token !== undefined) this.state.recordWrite(token)
     if (typeof token === 'string' && this.#conn !== null) this.#shard?.recordToken(this.#conn.node, token)
+    // a write sent behind the fetch (#behindFetch) runs on this connection: it settles at its own end
+    if (this.#running !== null) return
     this.#settle()
   }
 

@@ -24,6 +24,12 @@ export interface Job {
   syncs: number
   classification: Classification | null
   /**
+   * Classified already (see classifyJob): a job put back in the queue (it may not run behind a token
+   * fetch) is not classified again; `reads` is what classifyJob returned.
+   */
+  classified: boolean
+  reads: Classification[] | null
+  /**
    * The statements the job runs, in order, when they are not just `classification`: a string of
    * several statements that pins or releases (the split rule), a batch of several statements (one per
    * Bind). Set at dispatch, where each statement is classified once; null otherwise.
@@ -60,6 +66,8 @@ export function newJob(
     texts,
     syncs,
     classification: null,
+    classified: false,
+    reads: null,
     statements: null,
     failed: false,
     receivedAt: performance.now(),

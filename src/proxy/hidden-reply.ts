@@ -47,6 +47,8 @@ export class HiddenReply {
   #record = false
   /** The token fetch went out right behind the running job (see sendWith). */
   #sent = false
+  /** What is being swallowed is a token fetch's answer (not settings, not a held BEGIN). */
+  #fetching = false
 
   /** The server's answers are freshet's own (up to the next ReadyForQuery). */
   get active(): boolean {
@@ -56,6 +58,14 @@ export class HiddenReply {
   /** The token fetch went out with the running job. */
   get sent(): boolean {
     return this.#sent
+  }
+
+  /**
+   * A token fetch's answer is being swallowed: an autocommit write may be sent behind it on the same
+   * connection (the server answers in order), so the client's next write does not wait for the token.
+   */
+  get fetching(): boolean {
+    return this.#active && this.#fetching
   }
 
   /** Sends `whole` and the token fetch behind it in one write. */
@@ -75,17 +85,22 @@ export class HiddenReply {
     this.#sent = false
     if (fetch) {
       this.start(true)
+      this.#fetching = true
       if (!sent) conn.write(CURRENT_LSN)
       return true
     }
     // a fetch sent with a write that did not end as expected: its answers are still to swallow
-    if (sent) this.start(false)
+    if (sent) {
+      this.start(false)
+      this.#fetching = true
+    }
     return sent
   }
 
   /** Swallows the server's messages up to the next ReadyForQuery; `record`: keep the token they carry. */
   start(record: boolean): void {
     this.#active = true
+    this.#fetching = false
     this.#lsn = null
     this.#record = record
   }
@@ -102,12 +117,14 @@ export class HiddenReply {
   /** Its ReadyForQuery came: the token to record (undefined when there is none to record, null when the server gave none). */
   finish(): string | null | undefined {
     this.#active = false
+    this.#fetching = false
     return this.#record ? this.#lsn : undefined
   }
 
   /** The connection is gone: nothing is in flight any more. */
   reset(): void {
     this.#active = false
+    this.#fetching = false
     this.#sent = false
   }
 }

@@ -19,6 +19,7 @@ const NO_STATEMENTS: readonly Classification[] = Object.freeze([])
  * engine.decide(reads ?? job.classification!, state.view(), state.context(), { wait: true })
  */
 export function classifyJob(engine: Pick<RoutingEngine, 'classify'>, job: Job): Classification[] | null {
+  if (job.classified) return job.reads
   let c = job.sql === null ? null : engine.classify(job.sql)
   let reads: Classification[] | null = null
   const texts = job.texts
@@ -49,6 +50,8 @@ export function classifyJob(engine: Pick<RoutingEngine, 'classify'>, job: Job): 
     job.statements = split === NO_STATEMENTS ? null : split
   }
   job.classification = c
+  job.classified = true
+  job.reads = reads
   return reads
 }
 
