@@ -1,5 +1,6 @@
 // pgbench direct, through pgbouncer, a bare Node socket pipe and freshet's proxy, alternated: ratios, CPU and syscalls per transaction.
-// Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb]
+// Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb,insert,insert-extended]
+//        (insert: one autocommit single-row INSERT per transaction; freshet runs with causal consistency on, its default)
 //        [--workers N] (also freshet with proxy.workers: N) [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
 //        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell)
 //        [--baseline dir] (also freshet from another checkout, e.g. `git archive main | tar -x -C dir`,
@@ -152,18 +153,23 @@ try {
     bouncer = await pgbouncer.start(cluster, scratch)
   if (!values['no-pipe']) pipe = await startPipe(cluster.primary.port)
   await pgbench(cluster.primary.port, ['-i', '-s', '1', '-q'])
+  await cluster.query('primary', 'CREATE TABLE bench_proxy_inserts (v int)')
+  const insertScript = join(scratch, 'insert.sql')
+  writeFileSync(insertScript, '\\set v random(1, 1000000)\nINSERT INTO bench_proxy_inserts (v) VALUES (:v);\n')
   const allModes: Record<string, [string, string[]]> = {
     simple: ['select-only simple', ['-S', '-M', 'simple']],
     extended: ['select-only extended', ['-S', '-M', 'extended']],
     prepared: ['select-only prepared', ['-S', '-M', 'prepared']],
     tpcb: ['tpc-b simple', ['-M', 'simple']],
+    insert: ['insert simple', ['-f', insertScript, '-M', 'simple']],
+    'insert-extended': ['insert extended', ['-f', insertScript, '-M', 'extended']],
   }
   const profiler = values.profile ? new Session() : null
   if (profiler) {
     mkdirSync(values.profile!, { recursive: true })
     profiler.connect()
     await profiler.post('Profiler.enable')
-    await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
+    await profiler.post('Profiler.setSamplingInterval', { interval: Number(process.env.PROFILE_INTERVAL_US ?? 100) })
   }
   interface Router {
     name: string
@@ -207,7 +213,7 @@ try {
   for (const clients of values.clients!.split(',').map(Number)) {
     for (const key of values.modes!.split(',')) {
       const [name, args] = allModes[key.trim()] ?? []
-      if (!name || !args) throw new Error(`unknown mode ${key} (simple, extended, prepared, tpcb)`)
+      if (!name || !args) throw new Error(`unknown mode ${key} (${Object.keys(allModes).join(', ')})`)
       const base = ['-n', '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', values.seconds!]
       const cells = new Map<string, { tps: number[]; lat: number[]; cpu: number[]; sys: number[] }>()
       const active = routers.filter(

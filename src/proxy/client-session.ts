@@ -401,7 +401,15 @@ export class ClientSession implements ServerSink {
     const whole = job.whole
     const c = job.classification
     if (whole === null) {
-      if (!this.#batches.send(job, conn)) return // waits for freshet's Describe (#resume)
+      // a single write's batch up to its Sync carries the token fetch behind it, as a simple query does
+      const items = job.items!
+      const fetch =
+        job.syncs === 1 &&
+        job.texts === null &&
+        items[items.length - 1]!.code === FrontendCode.Sync &&
+        pipelinesToken(c, this.state, this.#onPrimary(conn), this.#causal())
+      if (!this.#batches.send(job, conn, fetch ? this.#hidden.fetch : null)) return // waits for freshet's Describe (#resume)
+      if (fetch) this.#hidden.sentBehind()
     } else if (job.kind !== 'simple') conn.write(whole)
     // a simple Query destroys the unnamed statement; a SQL PREPARE may first close a name it needs
     else if (this.#statements.beforeSimpleQuery(conn, c?.prepare?.name)) {

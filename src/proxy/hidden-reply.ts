@@ -13,7 +13,8 @@ const HEADER_LENGTH = 5
 const CURRENT_LSN = queryMessage('SELECT pg_current_wal_lsn()::text')
 
 /**
- * Whether a simple query may carry the token fetch in the same write (no extra round trip): one
+ * Whether a simple query, or an extended batch of one statement ending in its one Sync, may carry the
+ * token fetch in the same write (no extra round trip): one
  * statement that ends a write (the session's endsWrite: an autocommit write or the COMMIT of a
  * transaction that wrote), on the primary, with causal consistency on. Never COPY FROM: the server
  * would take the fetch as part of the copy data.
@@ -74,6 +75,16 @@ export class HiddenReply {
     conn.queue(whole)
     conn.queue(CURRENT_LSN)
     conn.flush()
+  }
+
+  /** The token fetch, for the caller to send right behind the running job in the same write. */
+  get fetch(): Buffer {
+    return CURRENT_LSN
+  }
+
+  /** The caller sent {@link fetch} behind the running job. */
+  sentBehind(): void {
+    this.#sent = true
   }
 
   /**

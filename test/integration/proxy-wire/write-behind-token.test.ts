@@ -1,5 +1,5 @@
 // With causal consistency on, the proxy fetches a read-your-writes token after each autocommit write
-// (sent in the same write as the statement, answered after its ReadyForQuery). The client's next write
+// (sent in the same write as the statement or its extended batch, answered after its ReadyForQuery). The client's next write
 // must not wait for that answer: it goes out behind the fetch on the same connection. A read must
 // wait: only the token tells which replica may serve it. A relay in front of the primary holds the
 // server's answer to one token fetch and records what the proxy sends while it is held.
@@ -211,6 +211,17 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
     assert.equal(r.rows[0].n, 2)
   })
 
+  it('sends the next write behind the fetch of an extended-protocol write too', async () => {
+    const hold = relay.arm('VALUES ($1)', 5000)
+    await client.query('INSERT INTO behind_token VALUES ($1)', [10])
+    await client.query('INSERT INTO behind_token VALUES ($1)', [20])
+    assert.equal(await hold.released, 'sent behind', 'the second write waited for the token')
+    // the second batch (Parse/Bind/Describe/Execute/Sync), then its own token fetch in the same write
+    assert.deepEqual(hold.sentWhileHeld, [FETCH])
+    const r = await client.query('/* FRESHNESS: EVENTUAL */ SELECT count(*)::int AS n FROM behind_token')
+    assert.equal(r.rows[0].n, 4)
+  })
+
   it('holds a read until the token is known', async () => {
     const hold = relay.arm('never sent', 500)
     await client.query('INSERT INTO behind_token VALUES (3)')
@@ -223,6 +234,6 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
     assert.equal(await hold.released, 'limit')
     assert.deepEqual(hold.sentWhileHeld, [], 'the read went out before its token was known')
     assert.equal(answered, false, 'the read was answered before its token was known')
-    assert.equal((await read).rows[0].n, 3)
+    assert.equal((await read).rows[0].n, 5)
   })
 })
