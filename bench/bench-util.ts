@@ -44,8 +44,13 @@ export async function alternate<T extends string>(
   return out
 }
 
+/**
+ * The median of the finite values: a round that failed (pgbench printed no TPS: NaN) does not count,
+ * and NaN comes back only when no round gave a figure.
+ */
 export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
   const m = s.length >> 1
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
