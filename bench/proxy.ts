@@ -2,7 +2,7 @@
 // Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb,insert,insert-extended]
 //        (insert: one autocommit single-row INSERT per transaction; freshet runs with causal consistency on, its default)
 //        [--workers N] (also freshet with proxy.workers: N) [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
-//        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell)
+//        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell; PROFILE_INTERVAL_US=500 samples less often than the default 100 µs)
 //        [--baseline dir] (also freshet from another checkout, e.g. `git archive main | tar -x -C dir`,
 //        alternated with this one: before/after in the same run)
 
@@ -155,7 +155,10 @@ try {
   await pgbench(cluster.primary.port, ['-i', '-s', '1', '-q'])
   await cluster.query('primary', 'CREATE TABLE bench_proxy_inserts (v int)')
   const insertScript = join(scratch, 'insert.sql')
-  writeFileSync(insertScript, '\\set v random(1, 1000000)\nINSERT INTO bench_proxy_inserts (v) VALUES (:v);\n')
+  writeFileSync(
+    insertScript,
+    '\\set v random(1, 1000000)\nINSERT INTO bench_proxy_inserts (v) VALUES (:v);\n',
+  )
   const allModes: Record<string, [string, string[]]> = {
     simple: ['select-only simple', ['-S', '-M', 'simple']],
     extended: ['select-only extended', ['-S', '-M', 'extended']],
@@ -169,7 +172,9 @@ try {
     mkdirSync(values.profile!, { recursive: true })
     profiler.connect()
     await profiler.post('Profiler.enable')
-    await profiler.post('Profiler.setSamplingInterval', { interval: Number(process.env.PROFILE_INTERVAL_US ?? 100) })
+    await profiler.post('Profiler.setSamplingInterval', {
+      interval: Number(process.env.PROFILE_INTERVAL_US ?? 100),
+    })
   }
   interface Router {
     name: string
