@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
+import postgres from 'postgres'
 import { parseConfig } from '../../../src/core/config/parse-config.js'
 import { ProxyServer } from '../../../src/proxy/proxy-server.js'
 import { RoutingEngine } from '../../../src/routing/routing-engine.js'
@@ -160,10 +161,12 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
   let engine: RoutingEngine
   let proxy: ProxyServer
   let client: pg.Client
+  let proxyPort: number
 
   before(async () => {
     cluster = await startCluster({ replicas: 1 })
     await cluster.query('primary', 'CREATE TABLE behind_token (id int)')
+    await cluster.query('primary', 'CREATE TABLE behind_pipeline (id int)')
     await cluster.waitForCatchUp()
     relay = new FetchHoldRelay(cluster.primary.port)
     const relayPort = await relay.listen()
@@ -188,6 +191,7 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
     )
     proxy = new ProxyServer(engine, {})
     const { port } = await proxy.listen()
+    proxyPort = port
     client = new pg.Client({ host: '127.0.0.1', port, user: 'app', password: 'app', database: 'freshet' })
     await client.connect()
   })
@@ -220,6 +224,32 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
     assert.deepEqual(hold.sentWhileHeld, [FETCH])
     const r = await client.query('/* FRESHNESS: EVENTUAL */ SELECT count(*)::int AS n FROM behind_token')
     assert.equal(r.rows[0].n, 4)
+  })
+
+  it('keeps a pipelining client in order: its writes behind each other, its read after their tokens', async () => {
+    // postgres.js sends all of these on its one connection before reading an answer
+    const sql = postgres({
+      host: '127.0.0.1',
+      port: proxyPort,
+      user: 'app',
+      pass: 'app',
+      database: 'freshet',
+      max: 1,
+      onnotice: () => {},
+    })
+    try {
+      const writes = Array.from({ length: 20 }, (_, i) => sql`INSERT INTO behind_pipeline VALUES (${i})`)
+      const read = sql.unsafe(
+        '/* FRESHNESS: EVENTUAL */ SELECT count(*)::int AS n, max(id) AS top FROM behind_pipeline',
+      )
+      const done = await Promise.all([...writes, read])
+      for (const w of done.slice(0, 20)) assert.deepEqual([w.command, w.count], ['INSERT', 1])
+      assert.deepEqual({ ...(await read)[0] }, { n: 20, top: 19 })
+    } finally {
+      await sql.end()
+    }
+    const rows = await cluster.query('primary', 'SELECT count(*)::int AS n FROM behind_pipeline')
+    assert.equal(rows.rows[0]?.n, 20)
   })
 
   it('holds a read until the token is known', async () => {
