@@ -286,10 +286,12 @@ export class ClientSession implements ServerSink {
    * write the engine sends to that same node goes out behind it now (PostgreSQL answers in order, so
    * the fetch's answer is swallowed first), and the client's next write does not wait a round trip for
    * the token. Anything else (a read, whose replica must be checked against the token; a transaction;
-   * COPY; session settings) returns false and waits in the queue for the token.
+   * COPY; session settings), and anything while the proxy drains (the session ends once the fetch is
+   * answered, as it would have without it), returns false and waits in the queue for the token.
    */
   #behindFetch(job: Job, c: Classification | null, conn: ServerConnection | null): boolean {
-    if (conn === null || c === null || this.#shard !== null || !this.#hidden.fetching) return false
+    if (conn === null || c === null || this.#shard !== null || this.#draining || !this.#hidden.fetching)
+      return false
     if (job.kind === 'function' || job.texts !== null || job.syncs === 0 || this.state.inTransaction)
       return false
     if (c.statementCount !== 1 || c.transaction !== undefined || c.kind !== 'write' || !c.requiresPrimary)

@@ -66,15 +66,15 @@ export class HiddenReply {
    * connection (the server answers in order), so the client's next write does not wait for the token.
    */
   get fetching(): boolean {
-    return this.#active && this.#fetching
+    return this.#fetching
   }
 
   /** Sends `whole` and the token fetch behind it in one write. */
   sendWith(whole: Buffer, conn: ServerConnection): void {
-    this.#sent = true
     conn.queue(whole)
     conn.queue(CURRENT_LSN)
     conn.flush()
+    this.sentBehind()
   }
 
   /** The token fetch, for the caller to send right behind the running job in the same write. */
@@ -95,23 +95,22 @@ export class HiddenReply {
     const sent = this.#sent
     this.#sent = false
     if (fetch) {
-      this.start(true)
-      this.#fetching = true
+      this.start(true, true)
       if (!sent) conn.write(CURRENT_LSN)
       return true
     }
     // a fetch sent with a write that did not end as expected: its answers are still to swallow
-    if (sent) {
-      this.start(false)
-      this.#fetching = true
-    }
+    if (sent) this.start(false, true)
     return sent
   }
 
-  /** Swallows the server's messages up to the next ReadyForQuery; `record`: keep the token they carry. */
-  start(record: boolean): void {
+  /**
+   * Swallows the server's messages up to the next ReadyForQuery; `record`: keep the token they carry;
+   * `fetching`: they answer a token fetch (see {@link fetching}), not settings or a held BEGIN.
+   */
+  start(record: boolean, fetching = false): void {
     this.#active = true
-    this.#fetching = false
+    this.#fetching = fetching
     this.#lsn = null
     this.#record = record
   }

@@ -76,7 +76,7 @@ class FetchHoldRelay {
   #relay(proxySide: Socket, serverSide: Socket): void {
     // the armed hold, once this connection has sent the fetch
     let mine: Armed | null = null
-    let pendingFrom = -1 // bytes of the server stream after which holding starts (-1: not yet)
+    let fetchSent = false // the fetch went out: hold the server's answers after the next ReadyForQuery
     let holding = false
     let held: Buffer[] = []
     let partial = Buffer.alloc(0)
@@ -94,7 +94,7 @@ class FetchHoldRelay {
       if (mine === null && this.#armed !== null && text.includes(`${FETCH}\0`)) {
         mine = this.#armed
         this.#armed = null
-        pendingFrom = 0
+        fetchSent = true
       } else if (mine !== null && holding) {
         for (const q of queries(chunk)) mine.hold.sentWhileHeld.push(q)
         if (text.includes(mine.releaseOn)) release('sent behind')
@@ -105,7 +105,7 @@ class FetchHoldRelay {
         held.push(chunk)
         return
       }
-      if (pendingFrom < 0) {
+      if (!fetchSent) {
         proxySide.write(chunk)
         return
       }
@@ -121,7 +121,7 @@ class FetchHoldRelay {
           proxySide.write(bytes.subarray(0, at))
           held = [bytes.subarray(at)]
           partial = Buffer.alloc(0)
-          pendingFrom = -1
+          fetchSent = false
           holding = true
           const hold = mine!
           setTimeout(() => {
@@ -194,6 +194,7 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
     proxyPort = port
     client = new pg.Client({ host: '127.0.0.1', port, user: 'app', password: 'app', database: 'freshet' })
     await client.connect()
+    client.on('error', () => {}) // the last test ends the session with 57P01, as a drain does
   })
   after(async () => {
     await client?.end().catch(() => {})
@@ -265,5 +266,22 @@ describe('proxy: a write goes out behind the previous write’s token fetch', { 
     assert.deepEqual(hold.sentWhileHeld, [], 'the read went out before its token was known')
     assert.equal(answered, false, 'the read was answered before its token was known')
     assert.equal((await read).rows[0].n, 5)
+  })
+
+  // last: it shuts the proxy down
+  it('sends nothing behind the fetch once the proxy drains: the session ends when it is answered', async () => {
+    const hold = relay.arm('VALUES (99)', 500)
+    await client.query('INSERT INTO behind_token VALUES (98)')
+    const closing = proxy.close(5000)
+    const late = client.query('INSERT INTO behind_token VALUES (99)').then(
+      () => null,
+      (err: Error & { code?: string }) => err.code,
+    )
+    assert.equal(await hold.released, 'limit', 'a write went out behind the fetch while draining')
+    assert.deepEqual(hold.sentWhileHeld, [])
+    assert.equal(await late, '57P01')
+    await closing
+    const rows = await cluster.query('primary', 'SELECT count(*)::int AS n FROM behind_token WHERE id = 99')
+    assert.equal(rows.rows[0]?.n, 0)
   })
 })
