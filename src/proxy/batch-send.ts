@@ -30,12 +30,9 @@ export class BatchSend {
     return this.#paused !== null
   }
 
-  /**
-   * Sends `job`'s messages to `conn`; false when it waits (see resume). `tail` (freshet's token fetch)
-   * goes out in the same write after the batch, unless the batch waits: then it is not sent at all.
-   */
-  send(job: Job, conn: ServerConnection, tail: Buffer | null = null): boolean {
-    return this.#from(job, conn, 0, false, tail)
+  /** Sends `job`'s messages to `conn`; false when it waits (see resume). */
+  send(job: Job, conn: ServerConnection): boolean {
+    return this.#from(job, conn, 0, false)
   }
 
   /**
@@ -59,7 +56,7 @@ export class BatchSend {
   }
 
   /** `quiet`: all sent before was answered (the batch goes on after a wait). */
-  #from(job: Job, conn: ServerConnection, from: number, quiet: boolean, tail: Buffer | null = null): boolean {
+  #from(job: Job, conn: ServerConnection, from: number, quiet: boolean): boolean {
     const items = job.items!
     for (let i = from; i < items.length; i++) {
       const result = this.#statements.send(items[i]!, conn, quiet && i === from)
@@ -77,7 +74,6 @@ export class BatchSend {
       queueSyncs(items, i + 1, conn)
       break
     }
-    if (tail !== null) conn.queue(tail)
     conn.flush()
     return true
   }

@@ -4,7 +4,8 @@
 // extended-batch.ts (jobs and batch assembly), job-routing.ts (classify once, decide), own-settings.ts
 // (freshet's SET answered here), prepared-statements.ts (client names and the server connection's
 // cache), startup-settings.ts (a lent connection brought to the client's settings), hidden-reply.ts
-// (the token fetch), read-failover.ts (a failed replica read moved to the primary), batch-send.ts (a
+// (freshet's own statements whose answers are not the client's), session-tokens.ts (read-your-writes
+// tokens: when to read one, what waits for it), read-failover.ts (a failed replica read moved to the primary), batch-send.ts (a
 // batch sent message by message, waiting where a re-created statement is described), client-output.ts
 // (gathering the server's answers for the client), shard-session.ts (a sharded config: the shard of each
 // job, the held BEGIN, per-shard tokens, refusals). Above 600 lines as one concept: the loop that
@@ -34,7 +35,7 @@ import { ClientOutput } from './client-output.js'
 import { ClientStartup, type SessionPhase } from './client-startup.js'
 import { ClientTransport } from './client-transport.js'
 import { endSpan, type Job, JobAssembler } from './extended-batch.js'
-import { HiddenReply, pipelinesToken } from './hidden-reply.js'
+import { HiddenReply } from './hidden-reply.js'
 import { classifyJob, statementsOf } from './job-routing.js'
 import { answerOwnSettings } from './own-settings.js'
 import { ClientStatements } from './prepared-statements.js'
@@ -43,6 +44,7 @@ import { ReadFailover } from './read-failover.js'
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
 import type { LoginIdentity } from './server-pool.js'
+import { SessionTokens, tokenMatters } from './session-tokens.js'
 import { type ShardJobHost, type ShardRoute, ShardSession } from './shard-session.js'
 import { planSettings, SettingsApply, settingsNotApplied } from './startup-settings.js'
 
@@ -53,6 +55,7 @@ const STATUS_IDLE = 0x49 // I
 const STATUS_IN_TX = 0x54 // T
 const STATUS_FAILED = 0x45 // E
 const WAIT = Object.freeze({ wait: true })
+const DRY_RUN = Object.freeze({ dryRun: true })
 // a server message freshet could not handle ends the client's session with one of these (docs/errors.md)
 const SQLSTATE_PROTOCOL_VIOLATION = '08P01'
 const SQLSTATE_INTERNAL = 'XX000'
@@ -83,8 +86,10 @@ export class ClientSession implements ServerSink {
   #conn: ServerConnection | null = null
   #extendedOpen = false
   #skipUntilSync = false
-  /** freshet's own statement on the connection (token fetch, settings): its answers are swallowed. */
+  /** freshet's own statement on the connection (settings, a held BEGIN): its answers are swallowed. */
   readonly #hidden = new HiddenReply()
+  /** Read-your-writes tokens: owed by writes, read on the proxy's shared connection, waited for by reads. */
+  readonly #tokens: SessionTokens
   /** The connection lent for a job is brought to this client's startup settings first. */
   readonly #applying = new SettingsApply<Job>()
   #draining = false
@@ -128,6 +133,7 @@ export class ClientSession implements ServerSink {
     this.#rt = runtime
     this.#shard = runtime.sharded === null ? null : new ShardSession(runtime.sharded, this.state)
     this.#failover = new ReadFailover(runtime, this.state)
+    this.#tokens = new SessionTokens(runtime.positions, this.state, this.#tokenRead)
     this.#client = new ClientTransport(socket, {
       frame: this.#onClientFrame,
       failed: (err, framed) => {
@@ -210,18 +216,13 @@ export class ClientSession implements ServerSink {
   readonly #push = (job: Job): void => {
     this.#queue.push(job)
     if (this.#queue.length > MAX_QUEUED_JOBS) this.#client.pause()
-    if (this.#running === null && (!this.#hidden.active || this.#hidden.fetching)) this.#next()
+    if (this.#running === null && !this.#hidden.active) this.#next()
   }
 
   // ---- dispatch ----------------------------------------------------------------------------------
 
   #next(): void {
-    // behind a token fetch only a write may go (see #behindFetch); anything else waits for the token
-    while (
-      this.#phase === 'ready' &&
-      this.#running === null &&
-      (!this.#hidden.active || this.#hidden.fetching)
-    ) {
+    while (this.#phase === 'ready' && this.#running === null && !this.#hidden.active) {
       if (this.#draining && this.#conn === null) {
         this.#terminate('57P01', 'freshet: terminating connection because the proxy is shutting down')
         return
@@ -238,7 +239,7 @@ export class ClientSession implements ServerSink {
     }
   }
 
-  /** Runs the job (or answers it); false when it must wait for the token fetch in flight. */
+  /** Runs the job (or answers it); false when it must wait for the token of this session's last write. */
   #dispatch(job: Job): boolean {
     if (this.#skipUntilSync) {
       // an error ended this extended batch early: discard until Sync, then say ready
@@ -259,7 +260,15 @@ export class ClientSession implements ServerSink {
       return true
     }
     const conn = this.#conn
-    if (this.#hidden.active) return this.#behindFetch(job, c, conn)
+    // a read that may go to a replica waits for the token of this session's last write; a write does
+    // not (the primary has it), nor does anything that runs on the connection this session holds
+    if (conn === null && c !== null && (!c.requiresPrimary || reads !== null)) {
+      if (this.#tokens.reading) return false
+      if (this.#tokens.owed && this.#tokenMatters(reads ?? c)) {
+        this.#tokens.readOwed()
+        return false
+      }
+    }
     if (this.#shard !== null) {
       this.#shard.dispatch(job, reads, conn, this.#shardHost)
       return true
@@ -281,35 +290,6 @@ export class ClientSession implements ServerSink {
     return true
   }
 
-  /**
-   * The previous write's token fetch is still being answered on the connection: a single autocommit
-   * write the engine sends to that same node goes out behind it now (PostgreSQL answers in order, so
-   * the fetch's answer is swallowed first), and the client's next write does not wait a round trip for
-   * the token. Anything else (a read, whose replica must be checked against the token; a transaction;
-   * COPY; session settings), and anything while the proxy drains (the session ends once the fetch is
-   * answered, as it would have without it), returns false and waits in the queue for the token.
-   */
-  #behindFetch(job: Job, c: Classification | null, conn: ServerConnection | null): boolean {
-    if (conn === null || c === null || this.#shard !== null || this.#draining || !this.#hidden.fetching)
-      return false
-    if (job.kind === 'function' || job.texts !== null || job.syncs === 0 || this.state.inTransaction)
-      return false
-    if (c.statementCount !== 1 || c.transaction !== undefined || c.kind !== 'write' || !c.requiresPrimary)
-      return false
-    if (c.reason === 'copy_from' || (c.settings !== undefined && c.settings.length > 0)) return false
-    const engine = this.#rt.engine
-    const routed = engine.decide(c, this.state.view(), this.state.context())
-    if (routed.decision.target !== conn.node || decisionError(routed.decision) !== null) return false
-    job.classification = routed.classification
-    job.span = startStatementSpan(routed.decision, routed.classification)
-    this.#send(job, conn)
-    return true
-  }
-
-  #onPrimary(conn: ServerConnection): boolean {
-    return conn.node === this.#rt.engineOf(conn.node).tracker.primary
-  }
-
   /** A decision made, or being made (waiting for a replica to replay a token): run the job where it says. */
   #decided(job: Job, picked: Routed | Promise<Routed>): void {
     if ('then' in picked) {
@@ -328,6 +308,7 @@ export class ClientSession implements ServerSink {
 
   #routed(job: Job, decision: Decision): void {
     if (this.#phase === 'closed') return
+    if (!job.classification!.requiresPrimary) this.#tokens.decided(decision)
     job.span = startStatementSpan(decision, job.classification!)
     const err = decisionError(decision)
     if (err) {
@@ -374,7 +355,7 @@ export class ClientSession implements ServerSink {
       this.#send(job, conn)
       return
     }
-    this.#hidden.start(false)
+    this.#hidden.start()
     this.#applying.begin(job, conn, plan)
   }
 
@@ -394,32 +375,21 @@ export class ClientSession implements ServerSink {
     if (begin !== null) {
       // the BEGIN freshet answered goes out first; its own answer is not the client's
       this.#afterBegin = job
-      this.#hidden.start(false)
+      this.#hidden.start()
       conn.write(begin)
       return
     }
     job.startedAt = performance.now()
     this.#rt.observer?.observeProxyRoutingLatency((job.startedAt - job.receivedAt) / 1000)
     const whole = job.whole
-    const c = job.classification
     if (whole === null) {
-      // a single write's batch up to its Sync carries the token fetch behind it, as a simple query does
-      const items = job.items!
-      const fetch =
-        job.syncs === 1 &&
-        job.texts === null &&
-        items[items.length - 1]!.code === FrontendCode.Sync &&
-        pipelinesToken(c, this.state, this.#onPrimary(conn), this.#causal())
-      if (!this.#batches.send(job, conn, fetch ? this.#hidden.fetch : null)) return // waits for freshet's Describe (#resume)
-      if (fetch) this.#hidden.sentBehind()
+      if (!this.#batches.send(job, conn)) return // waits for freshet's Describe (#resume)
     } else if (job.kind !== 'simple') conn.write(whole)
     // a simple Query destroys the unnamed statement; a SQL PREPARE may first close a name it needs
-    else if (this.#statements.beforeSimpleQuery(conn, c?.prepare?.name)) {
+    else if (this.#statements.beforeSimpleQuery(conn, job.classification?.prepare?.name)) {
       conn.queue(whole)
       conn.flush()
-    } else if (pipelinesToken(c, this.state, this.#onPrimary(conn), this.#causal()))
-      this.#hidden.sendWith(whole, conn) // no extra round trip for the token before the next statement
-    else conn.write(whole)
+    } else conn.write(whole)
     this.#sent(job)
   }
 
@@ -444,17 +414,14 @@ export class ClientSession implements ServerSink {
   // ---- server side -------------------------------------------------------------------------------
 
   readonly onServerFrame: RawFrameHandler = (code, buf, start, end) => {
-    // freshet's own statement (always a simple query): everything up to its ReadyForQuery is its own,
-    // and a statement sent behind it (#behindFetch) must not take its RowDescription for one it awaits
+    // freshet's own statement (always a simple query): everything up to its ReadyForQuery is its own
     if (
       this.#hidden.active &&
       code !== BackendCode.ReadyForQuery &&
       code !== BackendCode.ErrorResponse &&
       code !== BackendCode.NotificationResponse
-    ) {
-      if (code === BackendCode.DataRow) this.#hidden.dataRow(buf, start)
+    )
       return
-    }
     switch (code) {
       case BackendCode.ReadyForQuery: {
         // the session machine is driven by this byte: a message without a valid one is malformed
@@ -496,8 +463,6 @@ export class ClientSession implements ServerSink {
         break
       }
       case BackendCode.ErrorResponse: {
-        // the token fetch failed (no token then): not the error of a write sent behind it
-        if (this.#hidden.fetching) return
         const forward = this.#serverErrorArrived(buf, start, end)
         if (forward && !this.#hidden.active) this.#append(buf, start, end)
         // a batch waiting for freshet's Describe: the server now skips to Sync, so send it
@@ -614,13 +579,11 @@ export class ClientSession implements ServerSink {
     })
     this.#statements.settle(conn.statements, job.failed)
     this.#running = null
-    const causal = this.#causal()
-    if (tokenDue && !causal) this.state.recordWrite(null)
-    // the token fetch, or the answers of one sent with the write that did not end as expected; a
-    // write the client has queued already may go behind it
-    if (this.#hidden.afterJob(conn, tokenDue && causal)) {
-      this.#next()
-      return
+    if (tokenDue) {
+      this.state.recordWrite(null)
+      // read elsewhere, after this ReadyForQuery, if ever (session-tokens.ts): the client is answered
+      // now, and its next statement waits only if it is a read that a replica may serve
+      if (this.#causal()) this.#tokens.wrote(conn.node)
     }
     this.#settle()
   }
@@ -633,7 +596,7 @@ export class ClientSession implements ServerSink {
       this.#send(afterBegin, this.#conn!)
       return
     }
-    const token = this.#hidden.finish()
+    this.#hidden.finish()
     const applied = this.#applying.finish()
     if (applied !== null) {
       // the connection has this client's settings (or failed to take them): run the job, or fail it
@@ -645,11 +608,25 @@ export class ClientSession implements ServerSink {
       }
       return
     }
-    if (token !== undefined) this.state.recordWrite(token)
-    if (typeof token === 'string' && this.#conn !== null) this.#shard?.recordToken(this.#conn.node, token)
-    // a write sent behind the fetch (#behindFetch) runs on this connection: it settles at its own end
-    if (this.#running !== null) return
     this.#settle()
+  }
+
+  /** A token of this session's writes was read (null: it could not be; see SessionState.recordToken). */
+  readonly #tokenRead = (node: string, lsn: string | null): void => {
+    if (this.#phase === 'closed') return
+    if (lsn !== null) this.#shard?.recordToken(node, lsn)
+    if (!this.#tokens.reading) this.#next()
+  }
+
+  /**
+   * Whether a read's destination depends on the token a write of this session owes (tokenMatters, on a
+   * dry run). Sharded sessions always read it: the shard's own engine decides.
+   */
+  #tokenMatters(reads: Classification | readonly Classification[]): boolean {
+    if (this.#shard !== null) return true
+    return tokenMatters(
+      this.#rt.engine.decide(reads, this.state.view(), this.state.context(), DRY_RUN).decision,
+    )
   }
 
   /** After a job: keep the connection (transaction, session state, session mode) or give it back. */

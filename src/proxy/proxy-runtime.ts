@@ -8,6 +8,7 @@ import type { UserCredential } from './auth/create-client-authenticator.js'
 import type { ServerConnection } from './server-connection.js'
 import type { LoginIdentity } from './server-pool.js'
 import type { ProxyPool } from './sharded-server-pool.js'
+import type { WalPositions } from './wal-positions.js'
 
 /** What the proxy reports for its metrics (FreshetMetrics has these methods). */
 export interface ProxyObserver {
@@ -32,6 +33,8 @@ export interface ProxyRuntime {
   /** The engine (sharded: the first shard's, for the settings every shard shares). */
   readonly engine: RoutingEngine
   readonly pool: ProxyPool
+  /** The primaries' WAL positions read after writes, for read-your-writes tokens (shared by all clients). */
+  readonly positions: WalPositions
   /** Sharded configs: the front that decides each statement's shard; null otherwise. */
   readonly sharded: ShardedRouting | null
   /** The engine that owns node `node`: its shard's (the one engine when unsharded). */

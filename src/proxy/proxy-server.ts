@@ -16,6 +16,10 @@ import type { ServerConnection } from './server-connection.js'
 import type { LoginIdentity, ServerConnectionInfo, ServerPoolStats } from './server-pool.js'
 import { ServerPool } from './server-pool.js'
 import { type ProxyPool, ShardedServerPool } from './sharded-server-pool.js'
+import { WalPositions } from './wal-positions.js'
+
+// how freshet's own connection that reads WAL positions for tokens shows in pg_stat_activity
+const TOKEN_READER_NAME = 'freshet read-your-writes tokens'
 
 /** Options of {@link ProxyServer}. */
 export interface ProxyServerOptions {
@@ -110,7 +114,10 @@ export class ProxyServer implements ProxyRuntime {
   #tlsFor: FreshetConfig['proxy']['tls'] | null = null
   #nextPid = randomInt(1_000_000, 2_000_000)
   #draining = false
+  readonly positions: WalPositions
   readonly #onConfig = (config: FreshetConfig) => (this.pool as ServerPool).setConfig(config)
+  /** Node addresses may have moved: the token readers reconnect. */
+  readonly #onAnyConfig = () => this.positions.reconnect()
 
   constructor(engine: RoutingEngine, options: ProxyServerOptions = {}) {
     this.engine = engine
@@ -124,6 +131,11 @@ export class ProxyServer implements ProxyRuntime {
     }
     this.#listen = options.listen ?? engine.config.proxy.listen
     this.#log = options.log ?? ((level, message, fields) => engine.emit('log', level, message, fields))
+    this.positions = new WalPositions(
+      (node) => this.pool.openOwn(node, TOKEN_READER_NAME),
+      (message, fields) => this.#log('warn', message, fields),
+    )
+    for (const e of this.#engines()) e.on('config', this.#onAnyConfig)
     this.observer = options.observer ?? null
     this.#onForeignCancel = options.onForeignCancel ?? null
     this.adminConsole = options.adminConsole ?? null
@@ -377,6 +389,7 @@ export class ProxyServer implements ProxyRuntime {
     if (this.#draining) return
     this.#draining = true
     if (this.sharded === null) this.engine.off('config', this.#onConfig)
+    for (const e of this.#engines()) e.off('config', this.#onAnyConfig)
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
     for (const s of this.#sessions.keys()) s.drain()
     const deadline = Date.now() + timeoutMs
@@ -385,7 +398,13 @@ export class ProxyServer implements ProxyRuntime {
     }
     for (const s of this.#sessions.keys()) s.close()
     this.#sessions.clear()
+    this.positions.close()
     this.pool.close()
     await closed
+  }
+
+  /** Every engine whose nodes this proxy serves (each shard's when sharded). */
+  #engines(): RoutingEngine[] {
+    return this.sharded === null ? [this.engine] : this.sharded.engines().map(([, e]) => e)
   }
 }

@@ -36,6 +36,8 @@ export interface ServerConnectionOptions {
   maxPrepared: number
   /** statement_timeout (ms) sent at login, for replica connections (`pools.replica_statement_timeout_ms`). */
   statementTimeoutMs?: number
+  /** application_name sent at login: only for freshet's own connections (clients' see PostgreSQL's default). */
+  applicationName?: string
 }
 
 /** Receives what the server sends while a client holds the connection. */
@@ -224,6 +226,7 @@ export class ServerConnection {
             database: options.database,
             // no application_name: a client that sets none must see PostgreSQL's default (''), as directly
             client_encoding: 'UTF8',
+            ...(options.applicationName ? { application_name: options.applicationName } : {}),
             ...(options.statementTimeoutMs ? { statement_timeout: String(options.statementTimeoutMs) } : {}),
           }),
         )

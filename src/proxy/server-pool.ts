@@ -416,6 +416,27 @@ export class ServerPool {
     for (const conn of held) this.release(conn)
   }
 
+  /**
+   * A connection of freshet's own to node `name`, outside the pool and its limits: logged in as the
+   * node URL's user (as the health probes are), named `application_name` in pg_stat_activity.
+   */
+  async openOwn(name: string, applicationName: string): Promise<ServerConnection> {
+    const node = this.#tracker.nodeConfig(name)
+    if (node === undefined)
+      throw new NodeUnavailableError('FRESHET_NODE_UNAVAILABLE', `freshet: unknown node ${name}`)
+    const identity = urlIdentity(node)
+    return ServerConnection.connect({
+      node: name,
+      ...addressOf(node),
+      user: identity.user,
+      database: identity.database,
+      ...passwordFor(node, identity),
+      connectTimeoutMs: this.#settings(name).connection_timeout_ms,
+      maxPrepared: 0,
+      applicationName,
+    })
+  }
+
   /** Closes every idle connection to node `name` (a drained route); returns how many. Busy ones stay. */
   closeIdle(name: string): number {
     const p = this.#nodes.get(name)

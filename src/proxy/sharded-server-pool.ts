@@ -23,6 +23,7 @@ export type ProxyPool = Pick<
   | 'closeIdle'
   | 'discard'
   | 'close'
+  | 'openOwn'
 >
 
 /**
@@ -80,6 +81,12 @@ export class ShardedServerPool implements ProxyPool {
     const pool = this.#byNode.get(node)
     if (!pool) return Promise.reject(new Error(`freshet: node ${node} belongs to no shard`))
     return pool.acquire(node, identity, tier)
+  }
+
+  openOwn(node: string, applicationName: string): Promise<ServerConnection> {
+    const pool = this.#byNode.get(node)
+    if (!pool) return Promise.reject(new Error(`freshet: node ${node} belongs to no shard`))
+    return pool.openOwn(node, applicationName)
   }
 
   release(conn: ServerConnection): void {

@@ -6,6 +6,9 @@ import { TokenStore } from './token-store.js'
 
 /** The freshet setting namespace: consumed by freshet, never sent to PostgreSQL. */
 const FRESHET_SETTING = /^freshet\./
+// The token given to the engine when a write's token could not be read: no replica can have replayed
+// it (not an LSN), so reads that honour tokens go to the primary (docs/proxy.md, read-your-writes).
+const LOST_TOKEN = 'unknown'
 
 /** ReadyForQuery's transaction status: idle, in a transaction, in a failed transaction. */
 export type TxStatus = 'I' | 'T' | 'E'
@@ -78,6 +81,8 @@ export class SessionState {
   #localShardKey: { readonly key: string | undefined } | null = null
   /** The read-your-writes token store (the library keeps the same kind per async scope). */
   readonly #tokens = new TokenStore()
+  /** The last write's token could not be read (see recordToken). */
+  #tokenLost = false
   #view: SessionView | null = null
   /** The open transaction (or the statement running outside one) wrote on the primary. */
   #wrote = false
@@ -291,9 +296,24 @@ export class SessionState {
     this.#view = null
   }
 
-  /** Records a write that committed: its LSN (null when not causal) and the time. */
+  /** Records a write that committed: its LSN (null when not causal, or not known yet) and the time. */
   recordWrite(lsn: string | null, at: number = Date.now()): void {
     this.#tokens.record(lsn, at)
+    this.#context = null
+  }
+
+  /**
+   * The token of a write recorded before without one (recordWrite(null)) is known now: `lsn`, or null
+   * when it could not be read. Then reads that honour tokens go to the primary (the token given to the
+   * engine is not a valid LSN: CONTRACT section 3 rule 6's fallback) until a later write's token is
+   * known, which covers this write too (it was read after both ended).
+   */
+  recordToken(lsn: string | null): void {
+    if (lsn === null) this.#tokenLost = true
+    else {
+      this.#tokens.raise(lsn)
+      this.#tokenLost = false
+    }
     this.#context = null
   }
 
@@ -362,15 +382,6 @@ export class SessionState {
   }
 
   /**
-   * Whether a statement about to run on the primary ends a write (an autocommit write, or the COMMIT
-   * of a transaction that wrote), so its token fetch may be sent along with it.
-   */
-  endsWrite(c: Classification): boolean {
-    if (c.transaction !== undefined) return c.transaction.action === 'commit' && this.#wrote
-    return this.#txStatus === 'I' && writes(c)
-  }
-
-  /**
    * Keep-or-release: the connection stays with the session while a transaction is open (the last
    * ReadyForQuery was not idle), while session state pins it, while an extended-protocol batch is open
    * (`batchOpen`, proxy) or in session pool mode (`sessionMode`, proxy).
@@ -423,7 +434,8 @@ export class SessionState {
   /** The RoutingContext for the engine: token and last write time (cached until a write). */
   context(): RoutingContext {
     if (this.#context) return this.#context
-    const { token, lastWriteAt } = this.#tokens
+    const { lastWriteAt } = this.#tokens
+    const token = this.#tokenLost ? LOST_TOKEN : this.#tokens.token
     this.#context = Object.freeze({
       ...(token !== undefined ? { minLsn: token } : {}),
       ...(lastWriteAt !== undefined ? { lastWriteAt } : {}),

@@ -34,6 +34,11 @@ export class TokenStore {
     if (token) this.#token = laterToken(this.#token, token)
   }
 
+  /** A token of a write recorded before (see record) is known now: kept if later than the one held. */
+  raise(token: string): void {
+    this.#token = laterToken(this.#token, token)
+  }
+
   /** The token reads must have replayed: the later of this store's and `given` (MIN_LSN from outside). */
   minToken(given?: string): string | undefined {
     if (!given) return this.#token
