@@ -15,6 +15,11 @@ import type { ServerConnection, ServerSink } from './server-connection.js'
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
 const CURRENT_LSN = queryMessage('SELECT pg_current_wal_lsn()::text')
+// A read unanswered this long (a primary that accepts but does not answer): its callers are told null
+// (their reads go to the primary, see SessionState.recordToken) and the next read uses a new connection.
+export const READ_TIMEOUT_MS = 5000
+// how often a reader looks for a read past READ_TIMEOUT_MS
+const CHECK_INTERVAL_MS = 1000
 
 /** Told the position read for a write that ended on `node` (null: it could not be read). */
 export type PositionCallback = (node: string, lsn: string | null) => void
@@ -63,7 +68,14 @@ export class WalPositions {
    * next query (the one in flight is answered first).
    */
   reconnect(): void {
-    for (const r of this.#readers.values()) r.renew()
+    for (const [node, r] of this.#readers) {
+      if (r.waiting > 0) r.renew()
+      else {
+        // a node that is gone (discovery, reload) must not keep its reader
+        r.close()
+        this.#readers.delete(node)
+      }
+    }
   }
 
   /** Closes the readers; whoever waits is told null. */
@@ -95,6 +107,9 @@ class PositionReader implements ServerSink {
   #closed = false
   /** Reconnect before the next query (see renew). */
   #renew = false
+  /** When the query in flight was sent (performance.now()). */
+  #sentAt = 0
+  #watchdog: NodeJS.Timeout | null = null
   /** Asked before the query in flight was sent: its answer is theirs. */
   #inFlight: PositionCallback[] = []
   /** Asked after it: the next query's. */
@@ -131,7 +146,21 @@ class PositionReader implements ServerSink {
     this.#next = this.#inFlight // empty: reused
     this.#inFlight = batch
     this.#lsn = null
+    this.#sentAt = performance.now()
+    if (this.#watchdog === null) {
+      this.#watchdog = setInterval(() => this.#check(), CHECK_INTERVAL_MS)
+      this.#watchdog.unref()
+    }
     conn.write(CURRENT_LSN)
+  }
+
+  /** The read in flight is past READ_TIMEOUT_MS: give up on it and on its connection. */
+  #check(): void {
+    if (this.#inFlight.length === 0 || performance.now() - this.#sentAt < READ_TIMEOUT_MS) return
+    const conn = this.#conn
+    this.#conn = null
+    conn?.destroy()
+    this.#failed(new Error(`no answer after ${READ_TIMEOUT_MS} ms`))
   }
 
   #connect(): void {
@@ -233,6 +262,7 @@ class PositionReader implements ServerSink {
   /** The proxy is closing: whoever waits is told null. */
   close(): void {
     this.#closed = true
+    if (this.#watchdog !== null) clearInterval(this.#watchdog)
     this.#conn?.destroy()
     this.#conn = null
     this.#answer(this.#take(), null)

@@ -15,6 +15,7 @@ import postgres from 'postgres'
 import { parseConfig } from '../../../src/core/config/parse-config.js'
 import type { Decision } from '../../../src/core/route/decision.js'
 import { ProxyServer } from '../../../src/proxy/proxy-server.js'
+import { READ_TIMEOUT_MS } from '../../../src/proxy/wal-positions.js'
 import { RoutingEngine } from '../../../src/routing/routing-engine.js'
 import { type LocalCluster, startCluster } from '../../cluster/index.js'
 import { configFor } from '../../support/cluster-config.js'
@@ -293,6 +294,25 @@ describe('proxy: read-your-writes tokens read on one shared connection', { timeo
       const n = await count(client, 'reader_lost')
       return n === 2 && decisions.some((d) => d.tier === 'eventual' && d.target === cluster.replicas[0]!.name)
     })
+  })
+
+  it('gives up on a token read that is not answered, and sends the reads that wait to the primary', async () => {
+    const client = await newClient()
+    await count(client, 'reader_lost')
+    await cluster.pauseReplay(cluster.replicas[0]!.name)
+    try {
+      relay.hold() // never released: the primary "accepts but does not answer" on the reader
+      await client.query('INSERT INTO reader_lost VALUES (3)')
+      decisions.length = 0
+      const started = Date.now()
+      assert.equal(await count(client, 'reader_lost'), 3, 'a stale read: the replica served it')
+      assert.ok(Date.now() - started >= READ_TIMEOUT_MS - 1000, 'answered before the token read timed out')
+      const read = decisions.find((d) => d.tier === 'eventual')
+      assert.equal(read?.target, cluster.primary.name)
+      assert.equal(read?.reason, 'read_your_writes')
+    } finally {
+      await cluster.resumeReplay(cluster.replicas[0]!.name)
+    }
   })
 
   // last: it shuts the proxy down
