@@ -13,7 +13,7 @@ import type { Decision } from '../core/route/decision.js'
 import { decisionError } from '../core/route/decision-error.js'
 import type { RoutingContext, SessionView } from '../core/route/routing-context.js'
 import type { ShardDecision } from '../core/shard/shard-router.js'
-import { RoutingEngine } from '../routing/routing-engine.js'
+import type { RoutingEngine } from '../routing/routing-engine.js'
 import { SessionState, type TxStatus } from '../session/session-state.js'
 import { statementsForPins } from '../session/split-statements.js'
 import { withStatementSpan } from '../telemetry/statement-span.js'
@@ -48,6 +48,7 @@ export interface ClientPool {
   readonly config: FreshetConfig
   routingContext(): RoutingContext
   recordWrite(lsn: string | null): void
+  recordWriteOn(client: pg.PoolClient | pg.Client): Promise<void>
   acquire(node: string, tier: string | null): ReturnType<NodePoolSet['acquire']>
   run(
     query: string | pg.QueryConfig,
@@ -248,7 +249,7 @@ export class FreshetClient extends EventEmitter {
 
   async #recordWrite(pin: Pin): Promise<void> {
     const pool = this.#pool
-    pool.recordWrite(pool.config.consistency.causal ? await RoutingEngine.currentLsn(pin.client) : null)
+    await pool.recordWriteOn(pin.client)
   }
 
   #unpin(): void {

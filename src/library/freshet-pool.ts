@@ -288,6 +288,29 @@ export class FreshetPool extends EventEmitter {
     writes.tokens.record(lsn ? `${shard}:${lsn}` : null, at)
   }
 
+  /**
+   * @internal A write committed on `client`: records it with its token, read on that connection (causal
+   * consistency). The write stands even if the read fails (the connection went after the commit): the
+   * caller is not told it failed; reads that honour tokens go to the primary until a later token is
+   * known (TokenStore.lose).
+   */
+  async recordWriteOn(client: { query(sql: string): Promise<pg.QueryResult> }): Promise<void> {
+    if (!this.config.consistency.causal) {
+      this.recordWrite(null)
+      return
+    }
+    let lsn: string
+    try {
+      lsn = await RoutingEngine.currentLsn(client)
+    } catch {
+      this.recordWrite(null)
+      // a shard's pool keeps per-shard tokens in the request's store: there the write is only timed
+      if (this.#scope?.shard === undefined) this.#writes().tokens.lose()
+      return
+    }
+    this.recordWrite(lsn)
+  }
+
   /** @internal Checks out a connection on a node (client pins). */
   acquire(node: string, tier: string | null) {
     return this.#pools.acquire(node, tier)
@@ -384,7 +407,7 @@ export class FreshetPool extends EventEmitter {
       reportOutcome(breaker, 'answered')
       if (captureLsn) {
         // Same connection, right after the autocommit write: its LSN covers the write's commit record.
-        this.recordWrite(this.config.consistency.causal ? await RoutingEngine.currentLsn(client) : null)
+        await this.recordWriteOn(client)
       }
       if (reuse) release()
       else release(new Error('session state was made or released on it'), true)

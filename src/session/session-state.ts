@@ -6,9 +6,6 @@ import { TokenStore } from './token-store.js'
 
 /** The freshet setting namespace: consumed by freshet, never sent to PostgreSQL. */
 const FRESHET_SETTING = /^freshet\./
-// The token given to the engine when a write's token could not be read: no replica can have replayed
-// it (not an LSN), so reads that honour tokens go to the primary (docs/proxy.md, read-your-writes).
-const LOST_TOKEN = 'unknown'
 
 /** ReadyForQuery's transaction status: idle, in a transaction, in a failed transaction. */
 export type TxStatus = 'I' | 'T' | 'E'
@@ -81,8 +78,6 @@ export class SessionState {
   #localShardKey: { readonly key: string | undefined } | null = null
   /** The read-your-writes token store (the library keeps the same kind per async scope). */
   readonly #tokens = new TokenStore()
-  /** The last write's token could not be read (see recordToken). */
-  #tokenLost = false
   #view: SessionView | null = null
   /** The open transaction (or the statement running outside one) wrote on the primary. */
   #wrote = false
@@ -309,11 +304,8 @@ export class SessionState {
    * known, which covers this write too (it was read after both ended).
    */
   recordToken(lsn: string | null): void {
-    if (lsn === null) this.#tokenLost = true
-    else {
-      this.#tokens.raise(lsn)
-      this.#tokenLost = false
-    }
+    if (lsn === null) this.#tokens.lose()
+    else this.#tokens.raise(lsn)
     this.#context = null
   }
 
@@ -435,7 +427,7 @@ export class SessionState {
   context(): RoutingContext {
     if (this.#context) return this.#context
     const { lastWriteAt } = this.#tokens
-    const token = this.#tokenLost ? LOST_TOKEN : this.#tokens.token
+    const token = this.#tokens.minToken()
     this.#context = Object.freeze({
       ...(token !== undefined ? { minLsn: token } : {}),
       ...(lastWriteAt !== undefined ? { lastWriteAt } : {}),
