@@ -5,11 +5,12 @@
 // (freshet's SET answered here), prepared-statements.ts (client names and the server connection's
 // cache), startup-settings.ts (a lent connection brought to the client's settings), hidden-reply.ts
 // (freshet's own statements whose answers are not the client's), session-tokens.ts (read-your-writes
-// tokens: when to read one, what waits for it), read-failover.ts (a failed replica read moved to the primary), batch-send.ts (a
-// batch sent message by message, waiting where a re-created statement is described), client-output.ts
-// (gathering the server's answers for the client), shard-session.ts (a sharded config: the shard of each
-// job, the held BEGIN, per-shard tokens, refusals). Above 600 lines as one concept: the loop that
-// dispatches a client's jobs, reads the server's answers and settles the connection at ReadyForQuery.
+// tokens: when to read one, what waits for it), read-failover.ts (a failed replica read moved to the
+// primary), batch-send.ts (a batch sent message by message, waiting where a re-created statement is
+// described), client-output.ts (gathering the server's answers for the client), shard-session.ts (a
+// sharded config: the shard of each job, the held BEGIN, per-shard tokens, refusals). Above 600 lines
+// as one concept: the loop that dispatches a client's jobs, reads the server's answers and settles the
+// connection at ReadyForQuery.
 
 import type { Socket } from 'node:net'
 import { reportOutcome } from '../core/breaker/breaker-policy.js'
