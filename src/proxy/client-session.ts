@@ -262,13 +262,17 @@ export class ClientSession implements ServerSink {
     }
     const conn = this.#conn
     // a read that may go to a replica waits for the token of this session's last write; a write does
-    // not (the primary has it), nor does anything that runs on the connection this session holds
-    if (conn === null && c !== null && (!c.requiresPrimary || reads !== null)) {
-      if (this.#tokens.reading) return false
-      if (this.#tokens.owed && this.#tokenMatters(reads ?? c)) {
-        this.#tokens.readOwed()
-        return false
-      }
+    // not (the primary has it), nor a read the token cannot send elsewhere (tokenMatters, on a dry
+    // run), nor anything that runs on the connection this session holds
+    if (
+      conn === null &&
+      c !== null &&
+      (!c.requiresPrimary || reads !== null) &&
+      (this.#tokens.reading || this.#tokens.owed) &&
+      this.#tokenMatters(reads ?? c)
+    ) {
+      if (this.#tokens.owed) this.#tokens.readOwed()
+      return false
     }
     if (this.#shard !== null) {
       this.#shard.dispatch(job, reads, conn, this.#shardHost)

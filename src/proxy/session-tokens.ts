@@ -38,9 +38,11 @@ export function tokenMatters(d: Decision): boolean {
  *
  * @example
  * tokens.wrote(conn.node) // at an autocommit write's (or COMMIT's) ReadyForQuery
- * // before deciding a read: wait while tokens are read, or read the owed ones if they matter
- * if (tokens.reading) wait()
- * else if (tokens.owed && tokenMatters(dryRun.decision)) { tokens.readOwed(); wait() }
+ * // before deciding a read the token could send elsewhere: wait for it, reading the owed ones
+ * if ((tokens.reading || tokens.owed) && tokenMatters(dryRun.decision)) {
+ *   if (tokens.owed) tokens.readOwed()
+ *   wait()
+ * }
  * tokens.decided(decision) // after deciding it
  */
 export class SessionTokens {
