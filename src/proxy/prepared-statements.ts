@@ -28,6 +28,7 @@ import {
   resultTypeChanged,
   type StatementShape,
   sameRowType,
+  statementExists,
 } from './statement-shape.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -35,6 +36,8 @@ const HEADER_LENGTH = 5
 // A Bind of a statement freshet never creates: fails on the server (26000), which then skips the rest
 // of the batch up to Sync as after any error; freshet answers the client PostgreSQL's 0A000 in its place.
 const BIND_NOTHING = bindMessage('', 'fr_none')
+// how the server names that statement in its refusal
+const POISON_NAME = 'fr_none'
 // Close of a name freshet never creates: stands in for a client's Close of a named statement (closing a
 // nonexistent statement is not an error), so the client gets its CloseComplete in order.
 const CLOSE_NOTHING = closeMessage('S', 'fr_none')
@@ -69,6 +72,12 @@ export interface Statement {
    * until then): what the client was given, and what every copy on another connection must match.
    */
   shape: StatementShape | null
+  /**
+   * What became of the client's own Parse of it: `pending` until its ParseComplete (`ok`), `failed`
+   * when its batch ended without one. A later Parse of the same name is PostgreSQL's 42P05 unless it
+   * failed.
+   */
+  parsed: 'pending' | 'ok' | 'failed'
 }
 
 /** A statement on one server connection: its key and, once freshet's Describe came back, its shape. */
@@ -96,6 +105,8 @@ export interface BatchItem {
   /** Describe/Close of a statement ('S'), not a portal. */
   readonly statementTarget: boolean
   readonly text: string | null
+  /** For a Parse of a named statement: the statement the client had under that name, if any. */
+  readonly replaces?: Statement | null
 }
 
 /** A prepared statement freshet closes to stay within the cache bound, with the Close that does it. */
@@ -165,6 +176,8 @@ interface ParseSlot {
   readonly swallow: boolean
   /** Server-side name created by this Parse: forgotten unless it completes. */
   readonly name: string | null
+  /** The client's own Parse of this named statement (see Statement.parsed). */
+  readonly stmt?: Statement
 }
 
 interface CloseSlot {
@@ -227,8 +240,11 @@ export class ClientStatements {
   #pendingParams: number[] | null = null
   /** Statements parsed in the running job: their shape is the current schema's. */
   readonly #fresh = new Set<ServerStatement>()
-  /** freshet's failing Bind is in flight: its error becomes 0A000 (after a ParameterDescription for a Describe). */
-  #poison: { readonly params: readonly number[] | null } | null = null
+  /**
+   * freshet's failing Bind is in flight: its error becomes 0A000 (after a ParameterDescription for a
+   * Describe), or 42P05 for a Parse of a name the client already has (`exists`).
+   */
+  #poison: { readonly params: readonly number[] | null; readonly exists: string | null } | null = null
 
   /** Decodes what routing and renaming need from one extended-protocol message, at the time it is sent. */
   describe(code: number, whole: Buffer): BatchItem {
@@ -256,9 +272,11 @@ export class ClientStatements {
           parse: Buffer.from(whole),
           keyed: null,
           shape: null,
+          parsed: 'pending',
         }
+        const replaces = this.#named.get(m.name) ?? null
         this.#named.set(m.name, stmt)
-        return { code, whole, stmt, unnamed: null, statementTarget: true, text: m.query }
+        return { code, whole, stmt, unnamed: null, statementTarget: true, text: m.query, replaces }
       }
       case FrontendCode.Bind: {
         const name = decodeBind(body).statement
@@ -309,6 +327,9 @@ export class ClientStatements {
     const cache = conn.statements
     switch (item.code) {
       case FrontendCode.Parse:
+        // the client has that name already (its Parse succeeded, or is still to be answered: if that
+        // one fails the server skips this too): PostgreSQL's 42P05 in place (see poison)
+        if (stmt !== null && item.replaces != null && item.replaces.parsed !== 'failed') return 'mismatch'
         if (stmt !== null) this.#parseFresh(stmt, conn)
         else {
           conn.queue(item.whole)
@@ -421,8 +442,20 @@ export class ClientStatements {
    */
   poison(item: BatchItem, conn: StatementTarget): void {
     conn.queue(BIND_NOTHING)
+    if (item.code === FrontendCode.Parse && item.stmt !== null) {
+      // a Parse of a name the client has: the statement it had keeps the name, as in PostgreSQL
+      const stmt = item.stmt
+      if (this.#named.get(stmt.clientName) === stmt && item.replaces != null)
+        this.#named.set(stmt.clientName, item.replaces)
+      stmt.parsed = 'failed'
+      this.#poison = { params: null, exists: stmt.clientName }
+      return
+    }
     // a Describe of a statement sends its ParameterDescription before PostgreSQL finds the change
-    this.#poison = { params: item.code === FrontendCode.Describe ? (item.stmt?.shape?.params ?? []) : null }
+    this.#poison = {
+      params: item.code === FrontendCode.Describe ? (item.stmt?.shape?.params ?? []) : null,
+      exists: null,
+    }
   }
 
   /** freshet's own Describes are still to be answered (a `wait` goes on when they are). */
@@ -488,7 +521,7 @@ export class ClientStatements {
       stmt.keyed ??= renameParse(stmt.parse, stmt.key)
       conn.queue(stmt.keyed)
     }
-    this.#parseSlots.push({ swallow, name })
+    this.#parseSlots.push(swallow ? { swallow, name } : { swallow, name, stmt })
     conn.queue(describeMessage('S', name))
     this.#describeSlots.push({ swallow: true, entry, stmt })
     this.#fresh.add(entry)
@@ -496,7 +529,9 @@ export class ClientStatements {
 
   /** A ParseComplete arrived: true when it answers freshet's own Parse (not forwarded). */
   parseComplete(): boolean {
-    return this.#parseSlots.shift()?.swallow === true
+    const slot = this.#parseSlots.shift()
+    if (slot?.stmt !== undefined) slot.stmt.parsed = 'ok'
+    return slot?.swallow === true
   }
 
   /** A CloseComplete arrived: true when it answers freshet's own Close (not forwarded). */
@@ -542,7 +577,9 @@ export class ClientStatements {
     const poison = this.#poison
     if (poison === null) return null
     this.#poison = null
-    const error = resultTypeChanged(fields)
+    // an earlier message of the batch failed: the server skips freshet's Bind, and this error is real
+    if (fields?.code !== '26000' || !fields.message.includes(POISON_NAME)) return null
+    const error = poison.exists !== null ? statementExists(poison.exists, fields) : resultTypeChanged(fields)
     return poison.params === null ? error : Buffer.concat([parameterDescription(poison.params), error])
   }
 
@@ -552,7 +589,14 @@ export class ClientStatements {
    * are. After a failed batch the unnamed statement is unknown.
    */
   settle(cache: ServerStatementCache, failed: boolean): void {
-    for (const slot of this.#parseSlots) if (slot.name !== null) cache.forget(slot.name)
+    for (const slot of this.#parseSlots) {
+      if (slot.name !== null) cache.forget(slot.name)
+      const stmt = slot.stmt
+      if (stmt === undefined) continue
+      // the client's Parse failed: as in PostgreSQL, it has no statement by that name now
+      stmt.parsed = 'failed'
+      if (this.#named.get(stmt.clientName) === stmt) this.#named.delete(stmt.clientName)
+    }
     for (const slot of this.#closeSlots)
       if (slot.evicted !== null) cache.restore(slot.evicted.name, slot.evicted.entry)
     this.reset()

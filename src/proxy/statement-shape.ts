@@ -83,3 +83,18 @@ export function resultTypeChanged(like: ErrorFields | null): Buffer {
     routine: 'RevalidateCachedQuery',
   })
 }
+
+/**
+ * PostgreSQL's refusal of a Parse whose statement name the client already has (prepare.c), in place
+ * of the refusal of freshet's failing Bind; `like` as for {@link resultTypeChanged}.
+ */
+export function statementExists(name: string, like: ErrorFields | null): Buffer {
+  return errorResponse({
+    severity: 'ERROR',
+    ...(like?.severityLocal !== undefined ? { severityLocal: like.severityLocal } : {}),
+    code: '42P05',
+    message: `prepared statement "${name}" already exists`,
+    file: 'prepare.c',
+    routine: 'StorePreparedStatement',
+  })
+}

@@ -1,9 +1,11 @@
 // Runs the same client code directly against the primary and through the proxy, for the wire
 // compatibility tests: whatever differs is a difference from PostgreSQL.
 
+import assert from 'node:assert/strict'
 import pg from 'pg'
 import type { LocalCluster } from '../../cluster/index.js'
 import { type ProxyFixture, type ProxyLog, startProxyFixture } from '../../support/proxy-fixture.js'
+import { RawClient } from './raw-client.js'
 
 /** Where a client connects: straight to the primary, or through freshet. */
 export type Side = 'direct' | 'proxy'
@@ -66,6 +68,27 @@ export async function startCompatFixture(
 /** Runs `fn` once per side and returns both results, to compare. */
 export async function onBothSides<T>(fn: (side: Side) => Promise<T>): Promise<Record<Side, T>> {
   return { direct: await fn('direct'), proxy: await fn('proxy') }
+}
+
+/**
+ * Runs `flow` on a fresh raw-protocol client per side and asserts both transcripts are equal; returns
+ * the direct one.
+ */
+export async function sameOnBothSides(
+  f: CompatFixture,
+  flow: (c: RawClient, side: Side) => Promise<string[]>,
+): Promise<string[]> {
+  const got = await onBothSides(async (side) => {
+    const { host, port } = f.addressOf(side)
+    const c = await RawClient.open(host, port)
+    try {
+      return await flow(c, side)
+    } finally {
+      c.end()
+    }
+  })
+  assert.deepEqual(got.proxy, got.direct)
+  return got.direct
 }
 
 /** A connected pg client at `url`, and whether its connection has ended (its errors are expected). */

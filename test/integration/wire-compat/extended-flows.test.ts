@@ -14,7 +14,7 @@ import {
   SYNC,
 } from '../../../src/protocol/index.js'
 import { eventually } from '../../support/eventually.js'
-import { type CompatFixture, onBothSides, type Side, startCompatFixture } from './compat-fixture.js'
+import { type CompatFixture, type Side, sameOnBothSides, startCompatFixture } from './compat-fixture.js'
 import { RawClient, transcript } from './raw-client.js'
 
 for (const mode of ['transaction', 'session'] as const) {
@@ -40,19 +40,7 @@ for (const mode of ['transaction', 'session'] as const) {
       return RawClient.open(host, port)
     }
 
-    /** Runs `flow` on a fresh client per side and asserts both transcripts are equal. */
-    async function same(flow: (c: RawClient, side: Side) => Promise<string[]>): Promise<string[]> {
-      const got = await onBothSides(async (side) => {
-        const c = await client(side)
-        try {
-          return await flow(c, side)
-        } finally {
-          c.end()
-        }
-      })
-      assert.deepEqual(got.proxy, got.direct)
-      return got.direct
-    }
+    const same = (flow: (c: RawClient, side: Side) => Promise<string[]>) => sameOnBothSides(f, flow)
 
     it('Describe of a statement before its Bind, then Bind/Describe portal/Execute, then Close', async () => {
       const t = await same(async (c) => [

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   bind,
+  close as closeMessage,
   describe as describeMessage,
   FrontendCode,
   parameterDescription,
@@ -32,6 +33,12 @@ class Target implements StatementTarget {
 }
 
 const INT = rowDescription([{ name: 'x', typeOid: 23 }])
+// the server's refusal of freshet's failing Bind
+const POISON_REFUSED = {
+  severity: 'ERROR',
+  code: '26000',
+  message: 'prepared statement "fr_none" does not exist',
+} as const
 const INT_ARRAY = rowDescription([{ name: 'x', typeOid: 1007 }])
 
 /** The answers to freshet's Describe of a statement: ParameterDescription, then its row. */
@@ -89,7 +96,7 @@ describe('ClientStatements: the row type a client was given', () => {
     assert.equal(result, 'mismatch')
     s.poison(item, b)
     assert.equal(b.take(), 'B') // a Bind of a statement that never exists
-    const answer = s.serverError({ severity: 'ERROR', code: '26000', message: 'no such statement' })!
+    const answer = s.serverError(POISON_REFUSED)!
     assert.equal(String.fromCharCode(answer[0]!), 'E')
     assert.match(
       answer.toString('latin1'),
@@ -101,7 +108,7 @@ describe('ClientStatements: the row type a client was given', () => {
     const { s, b, item, result } = onAnotherConnection(describeMessage('S', 's1'), INT_ARRAY)
     assert.equal(result, 'mismatch')
     s.poison(item, b)
-    const answer = s.serverError(null)!
+    const answer = s.serverError(POISON_REFUSED)!
     assert.equal(String.fromCharCode(answer[0]!), 't')
     assert.equal(String.fromCharCode(answer[answer.readInt32BE(1) + 1]!), 'E')
   })
@@ -136,10 +143,48 @@ describe('ClientStatements: the row type a client was given', () => {
 
   it("a client's Parse of a statement the connection holds is parsed again (the copy may predate the schema)", () => {
     const { s, a } = prepared(INT)
+    // the client closes s1 (the server keeps it for others) and parses it again
+    assert.equal(s.send(s.describe(FrontendCode.Close, closeMessage('S', 's1')), a, false), 'sent')
+    assert.equal(a.take(), 'C')
+    assert.equal(s.closeComplete(), false)
     assert.equal(s.send(s.describe(FrontendCode.Parse, parse('s1', 'SELECT x FROM t')), a, false), 'sent')
     // freshet's Close of the copy, the client's Parse, freshet's Describe
     assert.equal(a.take(), 'CPD')
     assert.equal(s.closeComplete(), true)
     assert.equal(s.parseComplete(), false)
+  })
+
+  it('a Parse of a name the client has: mismatch, and the failing Bind becomes 42P05', () => {
+    const { s, a } = prepared(INT)
+    const again = s.describe(FrontendCode.Parse, parse('s1', 'SELECT 2'))
+    assert.equal(s.send(again, a, false), 'mismatch')
+    s.poison(again, a)
+    assert.equal(a.take(), 'B')
+    const answer = s.serverError(POISON_REFUSED)!
+    assert.match(
+      answer.toString('latin1'),
+      /C42P05\0Mprepared statement "s1" already exists\0Fprepare\.c\0RStorePreparedStatement\0/,
+    )
+    // s1 is still the first statement
+    const item = s.describe(FrontendCode.Bind, bind('', 's1'))
+    assert.equal(item.text, 'SELECT x FROM t')
+  })
+
+  it('an error of an earlier message while a refusal is queued is the client’s, unchanged', () => {
+    const { s, a } = prepared(INT)
+    const again = s.describe(FrontendCode.Parse, parse('s1', 'SELECT 2'))
+    s.send(again, a, false)
+    s.poison(again, a)
+    assert.equal(s.serverError({ severity: 'ERROR', code: '22012', message: 'division by zero' }), null)
+  })
+
+  it('a Parse that failed leaves no statement by its name: a later Parse of it goes out', () => {
+    const s = new ClientStatements()
+    const a = new Target()
+    s.send(s.describe(FrontendCode.Parse, parse('s2', 'SELEC 1')), a, false)
+    s.serverError({ severity: 'ERROR', code: '42601', message: 'syntax error at or near "SELEC"' })
+    s.settle(a.statements, true)
+    assert.equal(s.describe(FrontendCode.Bind, bind('', 's2')).stmt, null)
+    assert.equal(s.send(s.describe(FrontendCode.Parse, parse('s2', 'SELECT 1')), a, false), 'sent')
   })
 })
