@@ -47,7 +47,6 @@ export interface ClientPool {
   readonly engine: RoutingEngine
   readonly config: FreshetConfig
   routingContext(): RoutingContext
-  recordWrite(lsn: string | null): void
   recordWriteOn(client: pg.PoolClient | pg.Client): Promise<void>
   acquire(node: string, tier: string | null): ReturnType<NodePoolSet['acquire']>
   run(

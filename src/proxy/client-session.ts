@@ -710,7 +710,7 @@ export class ClientSession implements ServerSink {
 
   /** Forgets what was in flight on a server connection that is gone. */
   #resetServerState(): void {
-    this.#hidden.reset()
+    this.#hidden.finish() // the connection is gone: nothing of freshet's own is in flight
     this.#applying.reset()
     this.#afterBegin = null
     this.#extendedOpen = false

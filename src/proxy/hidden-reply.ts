@@ -22,13 +22,8 @@ export class HiddenReply {
     this.#active = true
   }
 
-  /** Its ReadyForQuery came. */
+  /** Its ReadyForQuery came (or the connection is gone). */
   finish(): void {
-    this.#active = false
-  }
-
-  /** The connection is gone: nothing is in flight any more. */
-  reset(): void {
     this.#active = false
   }
 }

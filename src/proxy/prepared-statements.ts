@@ -33,14 +33,14 @@ import {
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
-// A Bind of a statement freshet never creates: fails on the server (26000), which then skips the rest
-// of the batch up to Sync as after any error; freshet answers the client PostgreSQL's 0A000 in its place.
-const BIND_NOTHING = bindMessage('', 'fr_none')
-// how the server names that statement in its refusal
-const POISON_NAME = 'fr_none'
-// Close of a name freshet never creates: stands in for a client's Close of a named statement (closing a
-// nonexistent statement is not an error), so the client gets its CloseComplete in order.
-const CLOSE_NOTHING = closeMessage('S', 'fr_none')
+// A statement name freshet never creates.
+const NOTHING = 'fr_none'
+// A Bind of it fails on the server (26000, naming it), which then skips the rest of the batch up to
+// Sync as after any error; freshet answers the client PostgreSQL's 0A000 or 42P05 in its place.
+const BIND_NOTHING = bindMessage('', NOTHING)
+// A Close of it stands in for a client's Close of a named statement (closing a nonexistent statement is
+// not an error), so the client gets its CloseComplete in order.
+const CLOSE_NOTHING = closeMessage('S', NOTHING)
 
 /** What {@link serverNameOf} makes: client statements with such names always go under their key. */
 const KEY_NAME = /^fr_[0-9a-f]{24}$/
@@ -578,7 +578,7 @@ export class ClientStatements {
     if (poison === null) return null
     this.#poison = null
     // an earlier message of the batch failed: the server skips freshet's Bind, and this error is real
-    if (fields?.code !== '26000' || !fields.message.includes(POISON_NAME)) return null
+    if (fields?.code !== '26000' || !fields.message.includes(NOTHING)) return null
     const error = poison.exists !== null ? statementExists(poison.exists, fields) : resultTypeChanged(fields)
     return poison.params === null ? error : Buffer.concat([parameterDescription(poison.params), error])
   }

@@ -84,13 +84,6 @@ export class WalPositions {
     for (const r of this.#readers.values()) r.close()
     this.#readers.clear()
   }
-
-  /** Callers waiting on each node's reader (tests, the admin console). */
-  waiting(): Record<string, number> {
-    const out: Record<string, number> = {}
-    for (const [node, r] of this.#readers) out[node] = r.waiting
-    return out
-  }
 }
 
 /**
