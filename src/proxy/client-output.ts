@@ -1,24 +1,33 @@
 // What goes back to a proxy client: runs of consecutive server messages gathered from one server
-// chunk and written to the client in one go.
+// chunk and written to the client in one go, as views of the server connection's read buffer.
+
+/** Whose read buffer a gathered run lies in: told when a write keeps it past the chunk. */
+export interface ChunkOwner {
+  /** A view of the current chunk outlives it (a socket write queued it): read the next one elsewhere. */
+  keepChunk(): void
+}
 
 /**
  * Gathers a run of server messages lying next to each other in one read buffer. The views are valid
- * only until the server connection's chunk ends, so take() returns a copy (a socket write may queue it).
+ * only until the server connection's chunk ends: written at once they are forwarded without a copy;
+ * a write that the socket queues must tell the owner (see {@link ClientOutput.written}).
  *
  * @example
- * output.append(buf, start, end) // per forwarded message
- * const bytes = output.take(); if (bytes) socket.write(bytes) // at the end of the chunk at the latest
+ * output.append(buf, start, end, flush, conn) // per forwarded message
+ * const bytes = output.take(copy); if (bytes) { socket.write(bytes); output.written(socket.writableLength > 0) }
  */
 export class ClientOutput {
   #buf: Buffer | null = null
   #start = 0
   #end = 0
+  #owner: ChunkOwner | null = null
+  #taken: ChunkOwner | null = null
 
   /**
-   * Adds `buf[start, end)` to the run; a message that does not continue the run ends it first
-   * (`flush` is called to write what was gathered so far).
+   * Adds `buf[start, end)` of `owner`'s chunk to the run; a message that does not continue the run
+   * ends it first (`flush` is called to write what was gathered so far).
    */
-  append(buf: Buffer, start: number, end: number, flush: () => void): void {
+  append(buf: Buffer, start: number, end: number, flush: () => void, owner: ChunkOwner | null): void {
     if (this.#buf === buf && this.#end === start) {
       this.#end = end
       return
@@ -27,6 +36,7 @@ export class ClientOutput {
     this.#buf = buf
     this.#start = start
     this.#end = end
+    this.#owner = owner
   }
 
   /** Forgets the run (held back from the client: the statement may still move to another node). */
@@ -34,13 +44,27 @@ export class ClientOutput {
     this.#buf = null
   }
 
-  /** The gathered run as a copy, and forgets it; null when nothing is gathered. */
-  take(): Buffer | null {
+  /**
+   * The gathered run, and forgets it; null when nothing is gathered. A view of the chunk, or a copy
+   * when `copy` (the write will be queued anyway, or goes through TLS, which may hold it).
+   */
+  take(copy: boolean): Buffer | null {
     const buf = this.#buf
     if (buf === null) return null
     this.#buf = null
-    const out = Buffer.allocUnsafe(this.#end - this.#start)
-    buf.copy(out, 0, this.#start, this.#end)
-    return out
+    if (copy) {
+      this.#taken = null
+      const out = Buffer.allocUnsafe(this.#end - this.#start)
+      buf.copy(out, 0, this.#start, this.#end)
+      return out
+    }
+    this.#taken = this.#owner
+    return buf.subarray(this.#start, this.#end)
+  }
+
+  /** After writing what take() gave: `queued` (the socket kept it to write later) keeps its chunk. */
+  written(queued: boolean): void {
+    if (queued) this.#taken?.keepChunk()
+    this.#taken = null
   }
 }

@@ -539,14 +539,18 @@ export class ClientSession implements ServerSink {
   }
 
   #append(buf: Buffer, start: number, end: number): void {
-    this.#output.append(buf, start, end, this.#flushRun)
+    // the frames come from the connection this session holds (it is the sink of no other)
+    this.#output.append(buf, start, end, this.#flushRun, this.#conn)
   }
 
   readonly #flushRun = (): void => {
-    const out = this.#output.take()
+    // forwarded as a view of the server's read buffer; a copy when the write would be queued anyway
+    const client = this.#client
+    const out = this.#output.take(client.holdsWrites)
     if (out === null || this.#phase === 'closed') return
     if (this.#running !== null) this.#running.answered = true
-    const ok = this.#client.write(out)
+    const ok = client.write(out)
+    this.#output.written(client.queued > 0)
     // the client reads slower than the server sends: stop reading the server until it catches up
     if (!ok) this.#conn?.pauseUntilDrained(this.#client.socket)
   }

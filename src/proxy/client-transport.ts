@@ -32,6 +32,7 @@ export class ClientTransport {
   /** A frame of the current chunk reached the session. */
   #framed = false
   #readPaused = false
+  #secure = false
 
   constructor(socket: Socket, events: ClientTransportEvents) {
     this.#socket = socket
@@ -48,6 +49,20 @@ export class ClientTransport {
   /** Bytes read from the client but not yet handled. */
   get buffered(): number {
     return this.#reader.buffered
+  }
+
+  /**
+   * A write may keep its buffer past the call: the socket already queues (a slow client), or TLS
+   * (which may hold the cleartext until its handshake or a renegotiation is done). Else a write of a
+   * view either completes at once or shows in {@link queued}.
+   */
+  get holdsWrites(): boolean {
+    return this.#secure || this.#socket.writableLength > 0
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get queued(): number {
+    return this.#socket.writableLength
   }
 
   /** Writes to the client; false when the socket buffers (see ServerConnection.pauseUntilDrained). */
@@ -90,6 +105,7 @@ export class ClientTransport {
   upgrade(wrap: (raw: Socket) => TLSSocket): void {
     const secure = wrap(this.detach())
     this.#socket = secure
+    this.#secure = true
     this.#listen(secure)
   }
 

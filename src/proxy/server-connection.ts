@@ -15,6 +15,7 @@ import {
   TERMINATE,
 } from '../protocol/index.js'
 import { ServerLogin } from './auth/server-login.js'
+import type { ChunkOwner } from './client-output.js'
 import { ServerStatementCache } from './prepared-statements.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -44,7 +45,8 @@ export interface ServerConnectionOptions {
 export interface ServerSink {
   /**
    * One message: `buffer[start, end)`, valid only until `onServerChunkEnd()` returns: the connection
-   * reads into one reused buffer. Copy what must outlive the chunk (a socket write may queue it).
+   * reads into one reused buffer. Copy what must outlive the chunk, or call `keepChunk()` (a socket
+   * write queued a view of it).
    */
   onServerFrame: RawFrameHandler
   /** End of one socket chunk: flush what was gathered. */
@@ -82,7 +84,7 @@ export class ServerStartupError extends FreshetError {
  * const conn = await ServerConnection.connect({ node: 'primary', host, port, user: 'app', database: 'db', password, connectTimeoutMs: 1000, maxPrepared: 1000 })
  * conn.attach(sink); conn.write(query('SELECT 1'))
  */
-export class ServerConnection {
+export class ServerConnection implements ChunkOwner {
   readonly node: string
   readonly key: string
   readonly host: string
@@ -111,6 +113,8 @@ export class ServerConnection {
   readonly #reader = new FrameReader({ transientChunks: true })
   /** The handler for the current phase: login, then the attached sink or the idle watcher. */
   #onChunk: (chunk: Buffer) => void = () => {}
+  /** A view of the current chunk outlives it: the next read goes to a new buffer. */
+  #chunkKept = false
   readonly #onIdleFrame: RawFrameHandler = (code) => {
     // an idle connection should be silent; an error (admin shutdown) means it is gone
     if (code === BackendCode.ErrorResponse) this.destroy()
@@ -137,15 +141,21 @@ export class ServerConnection {
       // Hand-written read path: with `onread` every read lands in one buffer owned by this connection,
       // and the callback gets it directly. The default path allocates a 64 KiB buffer per read and
       // passes each through Readable.push and a 'data' event: a measurable share of the proxy's CPU.
+      // A client write that queues a view of the buffer (keepChunk) makes the next read go to a new one.
       let conn: ServerConnection | null = null
-      const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
+      let readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
       const socket = connect({
         host: options.host,
         port: options.port,
         onread: {
-          buffer: readBuffer,
-          callback: (n: number): boolean => {
-            conn!.#onChunk(readBuffer.subarray(0, n))
+          // called for the first read and after each one: the buffer the next read lands in
+          buffer: () => {
+            if (conn === null) return readBuffer
+            readBuffer = conn.#nextReadBuffer(readBuffer) as Buffer<ArrayBuffer>
+            return readBuffer
+          },
+          callback: (n: number, buf: Uint8Array): boolean => {
+            conn!.#onChunk((buf as Buffer).subarray(0, n))
             return true // false would pause the socket
           },
         },
@@ -280,6 +290,17 @@ export class ServerConnection {
     this.#sink = null
     this.onClose?.(this)
     sink?.onServerLost(this, err)
+  }
+
+  /** A view of the chunk being handled was queued by a socket write: the next read takes a new buffer. */
+  keepChunk(): void {
+    this.#chunkKept = true
+  }
+
+  #nextReadBuffer(current: Buffer): Buffer {
+    if (!this.#chunkKept) return current
+    this.#chunkKept = false
+    return Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
   }
 
   /** Hands the server's messages to `sink` until `detach()`. */

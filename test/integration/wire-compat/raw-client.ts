@@ -65,6 +65,15 @@ export class RawClient {
     return c
   }
 
+  /** Stops reading the socket: what the peer sends piles up in the kernel, then in the peer. */
+  pause(): void {
+    this.#socket.pause()
+  }
+
+  resume(): void {
+    this.#socket.resume()
+  }
+
   send(...messages: Buffer[]): void {
     this.#socket.write(Buffer.concat(messages))
   }
