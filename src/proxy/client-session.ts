@@ -44,7 +44,7 @@ import type { ProxyRuntime } from './proxy-runtime.js'
 import { ReadFailover } from './read-failover.js'
 import type { ServerConnection, ServerSink } from './server-connection.js'
 import { ServerStartupError } from './server-connection.js'
-import type { LoginIdentity } from './server-pool.js'
+import { type LoginIdentity, loginIdentity } from './server-pool.js'
 import { SessionTokens, tokenMatters } from './session-tokens.js'
 import { type ShardJobHost, type ShardRoute, ShardSession } from './shard-session.js'
 import { planSettings, SettingsApply, settingsNotApplied } from './startup-settings.js'
@@ -75,7 +75,7 @@ export class ClientSession implements ServerSink {
   /** A FATAL of the server connection reached the client: when that connection goes, so does the client. */
   #serverFatal = false
   readonly #startup: ClientStartup
-  identity: LoginIdentity = { user: '', database: '', password: undefined }
+  identity: LoginIdentity = loginIdentity('', '', undefined)
   /** Settings asked for at startup (application_name, statement_timeout, -c options ...), lower-case names. */
   settings: ReadonlyMap<string, string> = new Map()
   readonly state = new SessionState()
@@ -130,19 +130,27 @@ export class ClientSession implements ServerSink {
     acquire: (job, node) => this.#acquire(job, node),
     decided: (job, picked) => this.#decided(job, picked),
   }
-  constructor(socket: Socket, runtime: ProxyRuntime) {
+  /**
+   * `socket`: accepted and paused. `adopt`: read it through `onread` (plain-text listeners; see
+   * ClientTransport), from then on {@link socket} is the one to watch.
+   */
+  constructor(socket: Socket, runtime: ProxyRuntime, adopt = false) {
     this.#rt = runtime
     this.#shard = runtime.sharded === null ? null : new ShardSession(runtime.sharded, this.state)
     this.#failover = new ReadFailover(runtime, this.state)
     this.#tokens = new SessionTokens(runtime.positions, this.state, this.#tokenRead)
-    this.#client = new ClientTransport(socket, {
-      frame: this.#onClientFrame,
-      failed: (err, framed) => {
-        if (this.#phase === 'startup' && !framed) this.#startup.unframed(err)
-        else this.#fatal(err)
+    this.#client = new ClientTransport(
+      socket,
+      {
+        frame: this.#onClientFrame,
+        failed: (err, framed) => {
+          if (this.#phase === 'startup' && !framed) this.#startup.unframed(err)
+          else this.#fatal(err)
+        },
+        closed: () => this.close(),
       },
-      closed: () => this.close(),
-    })
+      adopt,
+    )
     const client = this.#client
     this.#startup = new ClientStartup(runtime, {
       client: this,
@@ -157,6 +165,11 @@ export class ClientSession implements ServerSink {
       close: () => this.close(),
       loggedIn: () => this.#next(),
     })
+  }
+
+  /** The client's socket now (the adopted one, a TLS socket after the upgrade). */
+  get socket(): Socket {
+    return this.#client.socket
   }
 
   /** True while a statement of this client runs on a server (for CancelRequest). */

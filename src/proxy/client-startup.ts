@@ -26,7 +26,7 @@ import { createClientAuthenticator } from './auth/create-client-authenticator.js
 import { errorFields, errorFieldsOf } from './client-errors.js'
 import type { ProxyRuntime, RegisteredClient } from './proxy-runtime.js'
 import { type ServerConnection, ServerStartupError } from './server-connection.js'
-import type { LoginIdentity } from './server-pool.js'
+import { type LoginIdentity, loginIdentity } from './server-pool.js'
 import { planSettings, REPORTED_SETTINGS, startupSettings } from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
@@ -187,7 +187,7 @@ export class ClientStartup {
     const protocolOptions = Object.keys(params).filter((k) => k.startsWith('_pq_.'))
     if (p.minor !== 0 || protocolOptions.length > 0)
       host.socket().write(negotiateProtocolVersion(0, protocolOptions))
-    host.client.identity = { user, database: params.database || user, password: this.#rt.password(user) }
+    host.client.identity = loginIdentity(user, params.database || user, this.#rt.password(user))
     host.client.settings = startupSettings(params)
     const tier = freshnessFromStartup(params)
     if (tier !== undefined) host.client.state.startupTier = tier

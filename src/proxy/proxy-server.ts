@@ -139,7 +139,8 @@ export class ProxyServer implements ProxyRuntime {
     this.observer = options.observer ?? null
     this.#onForeignCancel = options.onForeignCancel ?? null
     this.adminConsole = options.adminConsole ?? null
-    this.#server = createServer((socket) => this.#accept(socket))
+    // paused: a plain-text client's socket is remade to read through onread first (client-transport.ts)
+    this.#server = createServer({ pauseOnConnect: true }, (socket) => this.#accept(socket))
     this.#server.on('error', (err) => this.#log('error', `proxy listener error: ${err.message}`))
   }
 
@@ -181,12 +182,14 @@ export class ProxyServer implements ProxyRuntime {
       return
     }
     try {
-      const session = new ClientSession(socket, this)
+      // a listener without TLS never upgrades a client: its sockets can read through onread
+      const session = new ClientSession(socket, this, this.tlsOptions() === null)
+      const own = session.socket
       this.#sessions.set(session, {
-        address: `${socket.remoteAddress}:${socket.remotePort}`,
+        address: `${own.remoteAddress}:${own.remotePort}`,
         since: Date.now(),
       })
-      socket.once('close', () => this.#sessions.delete(session))
+      own.once('close', () => this.#sessions.delete(session))
     } catch (err) {
       this.#log('error', `cannot accept a client: ${(err as Error).message}`)
       socket.destroy()
@@ -262,7 +265,7 @@ export class ProxyServer implements ProxyRuntime {
   }
 
   async startupParameters(identity: LoginIdentity): Promise<ReadonlyMap<string, string>> {
-    const key = `${identity.user}\0${identity.database}`
+    const key = identity.key
     const cached = this.#parameters.get(key)
     if (cached) return cached
     const nodes = [this.engine.tracker.primary, ...this.engine.tracker.nodes().map((n) => n.name)]

@@ -12,10 +12,17 @@ const SWEEP_INTERVAL_MS = 1000
 
 /** Whom a connection logs in as: the client's user and database, and the password to use. */
 export interface LoginIdentity {
-  user: string
-  database: string
+  readonly user: string
+  readonly database: string
   /** The client's password from `proxy.auth.users`, used when the node URL has none for this user. */
-  password: string | undefined
+  readonly password: string | undefined
+  /** `user\0database`: the pool's key for connections of this identity, made once per login. */
+  readonly key: string
+}
+
+/** A login identity with its pool key. */
+export function loginIdentity(user: string, database: string, password: string | undefined): LoginIdentity {
+  return { user, database, password, key: `${user}\0${database}` }
 }
 
 interface Waiter {
@@ -182,7 +189,7 @@ export class ServerPool {
   }
 
   #takeIdle(p: NodePool, name: string, identity: LoginIdentity): ServerConnection | null {
-    const list = p.idle.get(`${identity.user}\0${identity.database}`)
+    const list = p.idle.get(identity.key)
     while (list && list.length > 0) {
       const conn = list.pop()!
       if (conn.closed) continue
@@ -250,7 +257,7 @@ export class ServerPool {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         identity,
-        key: `${identity.user}\0${identity.database}`,
+        key: identity.key,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -503,7 +510,7 @@ function urlIdentity(node: NodeConfig): LoginIdentity {
   const url = new URL(node.url)
   const user = decodeURIComponent(url.username) || 'postgres'
   const database = decodeURIComponent(url.pathname.slice(1)) || user
-  return { user, database, password: undefined }
+  return loginIdentity(user, database, undefined)
 }
 
 /** The node URL's password when it is for this user (or the client's is unknown), else the client's. */
