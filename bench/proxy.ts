@@ -1,6 +1,7 @@
 // pgbench direct, through pgbouncer, a bare Node socket pipe and freshet's proxy, alternated: ratios, CPU and syscalls per transaction.
-// Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb,insert,insert-extended]
+// Usage: npx tsx bench/proxy.ts [--seconds 10] [--clients 1,16] [--rounds 2] [--modes simple,extended,prepared,tpcb,insert,insert-extended,own]
 //        (insert: one autocommit single-row INSERT per transaction; freshet runs with causal consistency on, its default)
+//        (own: `SET freshet.freshness`, which freshet answers itself: the proxy alone is the bottleneck, for --workers)
 //        [--workers N] (also freshet with proxy.workers: N) [--no-pgbouncer] [--no-pipe] [--strace 3] (seconds of an strace -c run per router and cell; 0 = none)
 //        [--profile dir] (a .cpuprofile of the proxy during its first run of each cell; PROFILE_INTERVAL_US=500 samples less often than the default 100 µs)
 //        [--baseline dir] (also freshet from another checkout, e.g. `git archive main | tar -x -C dir`,
@@ -159,6 +160,11 @@ try {
     insertScript,
     '\\set v random(1, 1000000)\nINSERT INTO bench_proxy_inserts (v) VALUES (:v);\n',
   )
+  // a statement freshet answers itself (its own setting): no server work, so the proxy is the bottleneck
+  // and `--workers N` shows how its own per-statement work spreads over cores. Direct, pgbouncer and the
+  // pipe send it to PostgreSQL (a custom setting it accepts): compare freshet with its workers here.
+  const ownScript = join(scratch, 'own.sql')
+  writeFileSync(ownScript, "SET freshet.freshness = 'eventual';\n")
   const allModes: Record<string, [string, string[]]> = {
     simple: ['select-only simple', ['-S', '-M', 'simple']],
     extended: ['select-only extended', ['-S', '-M', 'extended']],
@@ -166,6 +172,7 @@ try {
     tpcb: ['tpc-b simple', ['-M', 'simple']],
     insert: ['insert simple', ['-f', insertScript, '-M', 'simple']],
     'insert-extended': ['insert extended', ['-f', insertScript, '-M', 'extended']],
+    own: ['proxy-answered SET', ['-f', ownScript, '-M', 'simple']],
   }
   const profiler = values.profile ? new Session() : null
   if (profiler) {
@@ -262,6 +269,7 @@ try {
       const dLat = median(cells.get('direct')!.lat)
       const b = cells.has('pgbouncer') ? median(cells.get('pgbouncer')!.tps) : Number.NaN
       const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-')
+      const signed = (x: number) => (Number.isFinite(x) && x >= 0 ? `+${fmt(x)}` : fmt(x))
       for (const r of active) {
         const c = cells.get(r.name)!
         const t = median(c.tps)
@@ -274,7 +282,7 @@ try {
           fmt(t / b, 2),
           fmt(median(c.cpu), 1),
           fmt(median(c.sys), 1),
-          r.name === 'direct' ? fmt(dLat, 0) : `+${fmt(median(c.lat) - dLat, 0)}`,
+          r.name === 'direct' ? fmt(dLat, 0) : signed(median(c.lat) - dLat),
           sc ? fmt(sc.calls / sc.tx, 1) : '-',
           sc ? `${fmt(sc.reads / sc.tx, 1)}/${fmt(sc.writes / sc.tx, 1)}` : '-',
         ])
