@@ -23,8 +23,9 @@ interface AcceptedInternals {
  * net.Socket takes `onread` only at construction, so the accepted handle moves to a new Socket (the
  * server's own connection count moves with it). Node's internals, hence the one typed cast here.
  */
-export function adoptAccepted(raw: Socket, deliver: (chunk: Buffer) => void): Socket {
+export function adoptAccepted(raw: Socket, deliver: (chunk: Buffer) => void): Socket | null {
   const from = raw as unknown as AcceptedInternals
+  if (!from._handle) return null // closed already: the default path reports it
   const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
   const socket = new Socket({
     handle: from._handle,
@@ -93,7 +94,7 @@ export class ClientTransport {
     this.#socket = this.#adopted ?? socket
     this.#socket.setNoDelay(true)
     this.#listen(this.#socket)
-    if (!adopt) socket.resume()
+    if (this.#adopted === null) socket.resume()
   }
 
   /** The socket now (a TLS socket after the upgrade). */
