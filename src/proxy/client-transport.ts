@@ -21,7 +21,7 @@ interface AcceptedInternals {
  * read path allocates a 64 KiB buffer per read and passes each through Readable.push and a 'data'
  * event (measured: ~0.8 µs per read, a few per cent of the proxy's CPU per transaction). Hand-written:
  * net.Socket takes `onread` only at construction, so the accepted handle moves to a new Socket (the
- * server's own connection count moves with it). Node's internals, hence the one typed cast here.
+ * server's own connection count moves with it). These are Node's internals, hence the casts here.
  */
 export function adoptAccepted(raw: Socket, deliver: (chunk: Buffer) => void): Socket | null {
   const from = raw as unknown as AcceptedInternals
