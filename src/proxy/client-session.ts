@@ -47,7 +47,13 @@ import { ServerStartupError } from './server-connection.js'
 import { type LoginIdentity, loginIdentity } from './server-pool.js'
 import { SessionTokens, tokenMatters } from './session-tokens.js'
 import { type ShardJobHost, type ShardRoute, ShardSession } from './shard-session.js'
-import { planSettings, SettingsApply, settingsNotApplied } from './startup-settings.js'
+import {
+  afterClientResets,
+  planSettings,
+  SettingsApply,
+  settingsNotApplied,
+  startupReset,
+} from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
@@ -91,6 +97,8 @@ export class ClientSession implements ServerSink {
   readonly #hidden = new HiddenReply()
   /** Read-your-writes tokens: owed by writes, read on the proxy's shared connection, waited for by reads. */
   readonly #tokens: SessionTokens
+  /** The running job is a RESET of a startup setting sent as set_config (its row is not the client's). */
+  #resetting = false
   /** The connection lent for a job is brought to this client's startup settings first. */
   readonly #applying = new SettingsApply<Job>()
   #draining = false
@@ -273,6 +281,8 @@ export class ClientSession implements ServerSink {
       this.#running = null
       return true
     }
+    if (c !== null && c.settings !== undefined && job.kind === 'simple' && this.settings.size > 0)
+      job.startupReset = startupReset(c, this.settings)
     const conn = this.#conn
     // a read that may go to a replica waits for the token of this session's last write; a write does
     // not (the primary has it), nor a read the token cannot send elsewhere (tokenMatters, on a dry
@@ -399,7 +409,8 @@ export class ClientSession implements ServerSink {
     }
     job.startedAt = performance.now()
     this.#rt.observer?.observeProxyRoutingLatency((job.startedAt - job.receivedAt) / 1000)
-    const whole = job.whole
+    const whole = job.startupReset?.message ?? job.whole
+    this.#resetting = job.startupReset !== null
     if (whole === null) {
       if (!this.#batches.send(job, conn)) return // waits for freshet's Describe (#resume)
     } else if (job.kind !== 'simple') conn.write(whole)
@@ -432,6 +443,7 @@ export class ClientSession implements ServerSink {
   // ---- server side -------------------------------------------------------------------------------
 
   readonly onServerFrame: RawFrameHandler = (code, buf, start, end) => {
+    if (this.#resetting && !this.#hidden.active && this.#resetAnswer(code)) return
     // freshet's own statement (always a simple query): everything up to its ReadyForQuery is its own
     if (
       this.#hidden.active &&
@@ -503,6 +515,15 @@ export class ClientSession implements ServerSink {
         return
     }
     this.#append(buf, start, end)
+  }
+
+  /** The answer to freshet's set_config in place of a RESET: true when this message is not forwarded. */
+  #resetAnswer(code: number): boolean {
+    if (code === BackendCode.RowDescription || code === BackendCode.DataRow) return true
+    if (code !== BackendCode.CommandComplete) return false
+    this.#flushRun()
+    this.#client.write(this.#running!.startupReset!.done)
+    return true
   }
 
   /** An ErrorResponse of the server: false when it is not to be forwarded (held back, or replaced). */
@@ -592,6 +613,9 @@ export class ClientSession implements ServerSink {
     this.#unsyncedError = false
     const after = this.state.txStatus
     this.state.applyPins(statements, { before, after, failed })
+    this.#resetting = false
+    // a client's RESET of a setting freshet applied (not the one freshet ran as set_config)
+    if (job.startupReset === null) afterClientResets(statements, conn)
     const tokenDue = this.state.tokenDue(job.classification, {
       before,
       after,

@@ -6,6 +6,7 @@ import type { Classification } from '../core/classify/classification.js'
 import { decodeQuery, FrontendCode } from '../protocol/index.js'
 import { failSpan } from '../telemetry/statement-span.js'
 import type { BatchItem, ClientStatements } from './prepared-statements.js'
+import type { StartupReset } from './startup-settings.js'
 
 // every message: 1 byte code, then int32 length that counts itself but not the code
 const HEADER_LENGTH = 5
@@ -47,6 +48,8 @@ export interface Job {
   conflict: string | null
   /** The statement's trace span (a no-op without an OpenTelemetry SDK), ended when the server answers. */
   span: Span | null
+  /** A RESET of a startup setting, sent as a set_config of its startup value (startup-settings.ts). */
+  startupReset: StartupReset | null
 }
 
 /** A job as received: nothing decided, answered or sent yet. */
@@ -76,6 +79,7 @@ export function newJob(
     retried: false,
     conflict: null,
     span: null,
+    startupReset: null,
   }
 }
 

@@ -2,8 +2,9 @@
 // pooled server connections that serve it: PostgreSQL would apply them at login, but a pooled
 // connection logged in once for everybody, so freshet applies the difference each time it lends one.
 
+import type { Classification } from '../core/classify/classification.js'
 import { SQLSTATE } from '../core/errors.js'
-import { query } from '../protocol/index.js'
+import { commandComplete, query } from '../protocol/index.js'
 
 /** Startup parameters that are not settings (or that freshet consumes itself). */
 const NOT_SETTINGS = new Set(['user', 'database', 'replication', 'options', 'fallback_application_name'])
@@ -123,6 +124,53 @@ export function planSettings(
   for (const name of conn.settings.keys()) if (!wanted.has(name)) resets.push(`RESET ${identifier(name)}`)
   const statements = sets.length > 0 ? [`SELECT ${sets.join(', ')}`, ...resets] : resets
   return { message: query(statements.join('; ')), next }
+}
+
+/** A client's RESET of a setting it gave at startup, run as a set_config of the startup value. */
+export interface StartupReset {
+  /** The simple Query sent instead of the client's. */
+  readonly message: Buffer
+  /** The CommandComplete the client gets for it (its RowDescription and DataRow are not the client's). */
+  readonly done: Buffer
+}
+
+/**
+ * `RESET name` or `SET name TO DEFAULT`, alone in a simple Query, of a setting the client gave at
+ * startup: directly, PostgreSQL returns to the startup value (the session's reset value); freshet gave
+ * that value with set_config on a pooled connection, whose reset value is the server's. So freshet runs
+ * set_config of the startup value instead (as written, like the startup option) and answers with the
+ * client's own tag; the connection keeps what freshet applied. Null for anything else (it goes as is).
+ * @example
+ * startupReset(classify('RESET TimeZone'), new Map([['timezone', 'Asia/Tokyo']])) // set_config('timezone', 'Asia/Tokyo', false)
+ */
+export function startupReset(c: Classification, startup: ReadonlyMap<string, string>): StartupReset | null {
+  const change = c.settings?.[0]
+  if (change === undefined || c.statementCount !== 1 || c.settings!.length !== 1) return null
+  if (change.value !== null || change.local || change.name === 'all') return null
+  const value = startup.get(change.name)
+  if (value === undefined) return null
+  return {
+    message: query(`SELECT set_config(${literal(change.name)}, ${literal(value)}, false)`),
+    done: commandComplete(change.reset ? 'RESET' : 'SET'),
+  }
+}
+
+/**
+ * After the client's statements ran on `conn`: a RESET (or SET ... TO DEFAULT) of a setting freshet had
+ * applied there put it back to the login value, so freshet no longer counts it as applied (the next
+ * client lent the connection gets its own value set again).
+ */
+export function afterClientResets(statements: readonly Classification[], conn: SettingsCarrier): void {
+  if (conn.settings.size === 0) return
+  for (const c of statements) {
+    const settings = c.settings
+    if (settings === undefined) continue
+    for (const s of settings) {
+      if (s.value !== null || s.local) continue
+      if (s.name === 'all') conn.settings.clear()
+      else conn.settings.delete(s.name)
+    }
+  }
 }
 
 function differs(wanted: ReadonlyMap<string, string>, conn: SettingsCarrier): boolean {

@@ -72,6 +72,8 @@ export interface SettingChange {
   readonly name: string // lower-cased, e.g. 'freshet.freshness', 'statement_timeout'
   readonly value: string | null // null for RESET / SET ... TO DEFAULT
   readonly local: boolean // SET LOCAL
+  /** RESET name (not SET name TO DEFAULT, whose tag is SET). */
+  readonly reset?: true
 }
 
 export interface Classification {

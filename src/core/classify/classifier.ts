@@ -637,7 +637,8 @@ function setClass(node: Node): StmtClass {
   const local = node.is_local === true
   const name = node.kind === 'VAR_RESET_ALL' ? 'all' : String(node.name ?? '').toLowerCase()
   const value = node.kind === 'VAR_SET_VALUE' ? settingValue(node.args) : null
-  const setting: SettingChange = { name, value, local }
+  const setting: SettingChange =
+    node.kind === 'VAR_RESET' ? { name, value, local, reset: true } : { name, value, local }
   const own = name.startsWith('freshet.')
   if (node.kind === 'VAR_RESET_ALL')
     return { kind: 'session', reason: 'session_state', settings: [setting], unpin: 'session_set' }

@@ -342,7 +342,7 @@ const CASES: [string, Expect][] = [
     settings: [{ name: 'statement_timeout', value: null, local: false }],
   }),
   c('RESET statement_timeout', 'session/session_state', {
-    settings: [{ name: 'statement_timeout', value: null, local: false }],
+    settings: [{ name: 'statement_timeout', value: null, local: false, reset: true }],
   }),
   c('RESET ALL', 'session/session_state', {
     unpin: 'session_set',
