@@ -70,6 +70,24 @@ describe('wire compat: startup settings after RESET, RESET ALL and DISCARD ALL (
     })
   }
 
+  it('RESET inside a multi-statement Query (sent as is): the client and the next client on that connection have their startup value', async () => {
+    const got = await onBothSides(async (side) => {
+      const a = await open(side, TOKYO)
+      await shown(a)
+      const answer = await a.roundTrip([query('RESET TimeZone; SELECT 1')])
+      const afterReset = await shown(a)
+      a.end()
+      const b = await open(side, TOKYO)
+      try {
+        return { tags: answer.filter((m) => m.type === 'C').length, afterReset, next: await shown(b) }
+      } finally {
+        b.end()
+      }
+    })
+    assert.deepEqual(got.direct, { tags: 2, afterReset: 'Asia/Tokyo', next: 'Asia/Tokyo' })
+    assert.deepEqual(got.proxy, got.direct)
+  })
+
   it('RESET of a setting given at startup, without a SET before: the next client on that connection keeps its own', async () => {
     const got = await onBothSides(async (side) => {
       const a = await open(side, TOKYO)
