@@ -20,8 +20,8 @@ export class ClientOutput {
   #buf: Buffer | null = null
   #start = 0
   #end = 0
+  /** Whose chunk the run (or the view take() gave) lies in; null after a copy. */
   #owner: ChunkOwner | null = null
-  #taken: ChunkOwner | null = null
 
   /**
    * Adds `buf[start, end)` of `owner`'s chunk to the run; a message that does not continue the run
@@ -53,18 +53,17 @@ export class ClientOutput {
     if (buf === null) return null
     this.#buf = null
     if (copy) {
-      this.#taken = null
+      this.#owner = null
       const out = Buffer.allocUnsafe(this.#end - this.#start)
       buf.copy(out, 0, this.#start, this.#end)
       return out
     }
-    this.#taken = this.#owner
     return buf.subarray(this.#start, this.#end)
   }
 
   /** After writing what take() gave: `queued` (the socket kept it to write later) keeps its chunk. */
   written(queued: boolean): void {
-    if (queued) this.#taken?.keepChunk()
-    this.#taken = null
+    if (queued) this.#owner?.keepChunk()
+    this.#owner = null
   }
 }

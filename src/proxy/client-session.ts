@@ -584,7 +584,7 @@ export class ClientSession implements ServerSink {
     if (out === null || this.#phase === 'closed') return
     if (this.#running !== null) this.#running.answered = true
     const ok = client.write(out)
-    this.#output.written(client.queued > 0)
+    this.#output.written(client.holdsWrites)
     // the client reads slower than the server sends: stop reading the server until it catches up
     if (!ok) this.#conn?.pauseUntilDrained(this.#client.socket)
   }

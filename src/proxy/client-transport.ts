@@ -108,17 +108,12 @@ export class ClientTransport {
   }
 
   /**
-   * A write may keep its buffer past the call: the socket already queues (a slow client), or TLS
-   * (which may hold the cleartext until its handshake or a renegotiation is done). Else a write of a
-   * view either completes at once or shows in {@link queued}.
+   * A write may keep its buffer past the call: the socket queues (a slow client), or TLS (which may
+   * hold the cleartext until its handshake or a renegotiation is done). Asked before a write (copy
+   * what will be kept) and after one (a write of a view that did not complete at once).
    */
   get holdsWrites(): boolean {
     return this.#secure || this.#socket.writableLength > 0
-  }
-
-  /** Bytes written but not yet taken by the kernel. */
-  get queued(): number {
-    return this.#socket.writableLength
   }
 
   /** Writes to the client; false when the socket buffers (see ServerConnection.pauseUntilDrained). */

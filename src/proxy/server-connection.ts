@@ -143,7 +143,7 @@ export class ServerConnection implements ChunkOwner {
       // passes each through Readable.push and a 'data' event: a measurable share of the proxy's CPU.
       // A client write that queues a view of the buffer (keepChunk) makes the next read go to a new one.
       let conn: ServerConnection | null = null
-      let readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
+      let readBuffer: Buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE)
       const socket = connect({
         host: options.host,
         port: options.port,
@@ -151,7 +151,7 @@ export class ServerConnection implements ChunkOwner {
           // called for the first read and after each one: the buffer the next read lands in
           buffer: () => {
             if (conn === null) return readBuffer
-            readBuffer = conn.#nextReadBuffer(readBuffer) as Buffer<ArrayBuffer>
+            readBuffer = conn.#nextReadBuffer(readBuffer)
             return readBuffer
           },
           callback: (n: number, buf: Uint8Array): boolean => {

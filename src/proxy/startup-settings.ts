@@ -158,7 +158,9 @@ export function startupReset(c: Classification, startup: ReadonlyMap<string, str
 /**
  * After the client's statements ran on `conn`: a RESET (or SET ... TO DEFAULT) of a setting freshet had
  * applied there put it back to the login value, so freshet no longer counts it as applied (the next
- * client lent the connection gets its own value set again).
+ * client lent the connection gets its own value set again). RESET ALL and DISCARD ALL need nothing
+ * here: they release session state, so the connection is closed when the client lets it go
+ * (reusesConnection).
  */
 export function afterClientResets(statements: readonly Classification[], conn: SettingsCarrier): void {
   if (conn.settings.size === 0) return
@@ -166,9 +168,7 @@ export function afterClientResets(statements: readonly Classification[], conn: S
     const settings = c.settings
     if (settings === undefined) continue
     for (const s of settings) {
-      if (s.value !== null || s.local) continue
-      if (s.name === 'all') conn.settings.clear()
-      else conn.settings.delete(s.name)
+      if (s.value === null && !s.local) conn.settings.delete(s.name)
     }
   }
 }

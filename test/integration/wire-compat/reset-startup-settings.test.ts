@@ -88,21 +88,23 @@ describe('wire compat: startup settings after RESET, RESET ALL and DISCARD ALL (
     assert.deepEqual(got.proxy, got.direct)
   })
 
-  it('RESET of a setting given at startup, without a SET before: the next client on that connection keeps its own', async () => {
-    const got = await onBothSides(async (side) => {
-      const a = await open(side, TOKYO)
-      await shown(a)
-      await a.roundTrip([query('RESET TimeZone')])
-      const afterReset = await shown(a)
-      a.end()
-      const b = await open(side, TOKYO)
-      try {
-        return { afterReset, next: await shown(b) }
-      } finally {
-        b.end()
-      }
+  for (const reset of ['RESET TimeZone', 'RESET ALL', 'DISCARD ALL']) {
+    it(`${reset} without a SET before: the client and the next client on that connection keep their startup value`, async () => {
+      const got = await onBothSides(async (side) => {
+        const a = await open(side, TOKYO)
+        await shown(a)
+        await a.roundTrip([query(reset)])
+        const afterReset = await shown(a)
+        a.end()
+        const b = await open(side, TOKYO)
+        try {
+          return { afterReset, next: await shown(b) }
+        } finally {
+          b.end()
+        }
+      })
+      assert.deepEqual(got.direct, { afterReset: 'Asia/Tokyo', next: 'Asia/Tokyo' })
+      assert.deepEqual(got.proxy, got.direct)
     })
-    assert.deepEqual(got.direct, { afterReset: 'Asia/Tokyo', next: 'Asia/Tokyo' })
-    assert.deepEqual(got.proxy, got.direct)
-  })
+  }
 })
